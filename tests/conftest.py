@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pyramid.paster import get_appsettings
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from tests.sedouble import SEDouble
 from webapp import main
@@ -38,7 +39,8 @@ def backend():
 def postgres_server_url(tmp_path_factory, backend):
     """The URL of a PostgreSQL server, or None on SQLite runs."""
     if backend != "postgresql":
-        return None
+        yield None
+        return
     given = os.environ.get("STACKWATCH_TEST_POSTGRES_URL")
     if given:
         yield given
@@ -67,9 +69,7 @@ def _create_pg_database(server_url: str) -> str:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    base, _, _ = server_url.rpartition("/")
-    query = server_url.partition("?")[2]
-    return f"{base}/{name}" + (f"?{query}" if query else "")
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
