@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from math import ceil
 
-from pyramid.httpexceptions import HTTPBadRequest
+from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 
 MAX_PAGE = 100_000
 
@@ -14,6 +14,10 @@ class BadParameter(HTTPBadRequest):
         super().__init__(detail=f"{name}: {message}")
         self.parameter = name
         self.message = message
+
+
+class ExplainedNotFound(HTTPNotFound):
+    """A 404 whose detail is a sentence for the user."""
 
 
 @dataclass(frozen=True)

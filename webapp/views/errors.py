@@ -1,8 +1,10 @@
 """Error pages: every failure is a page that says what happened, never a traceback."""
 import logging
 
-from pyramid.httpexceptions import HTTPError, HTTPNotFound
+from pyramid.httpexceptions import HTTPError
 from pyramid.view import exception_view_config, notfound_view_config
+
+from .browse import ExplainedNotFound
 
 log = logging.getLogger(__name__)
 
@@ -10,8 +12,11 @@ log = logging.getLogger(__name__)
 @notfound_view_config(renderer="errors/error.mako", append_slash=False)
 def not_found(exc, request):
     request.response.status_int = 404
-    message = exc.detail if isinstance(exc, HTTPNotFound) and exc.detail else None
-    return dict(title="Not found", message=message or "There is no page at this address.")
+    # Pyramid's own 404s carry a path or URL as detail; only the views'
+    # ExplainedNotFound carries a sentence meant for the user.
+    if isinstance(exc, ExplainedNotFound):
+        return dict(title="Not found", message=exc.detail)
+    return dict(title="Not found", message="There is no page at this address.")
 
 
 @exception_view_config(HTTPError, renderer="errors/error.mako")
@@ -25,7 +30,8 @@ def http_error(exc, request):
 
 @exception_view_config(Exception, renderer="errors/error.mako")
 def server_error(exc, request):
-    log.exception("error while serving %s %s", request.method, request.path_qs[:200])
+    # The raw path: the decoded one may be what failed.
+    log.exception("error while serving %s %r", request.method, request.environ.get("PATH_INFO", "")[:200])
     request.response.status_int = 500
     return dict(
         title="Something went wrong",

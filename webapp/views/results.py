@@ -1,14 +1,13 @@
 """The results of one saved search, paged and sorted."""
 from datetime import datetime, timezone
 
-from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
 from ..models import SavedSearch
 from ..services import results as results_service
 from ..services import searches as searches_service
 from ..services import stackexchange as se
-from .browse import Pager, parse_browse
+from .browse import ExplainedNotFound, Pager, parse_browse
 
 READ_ONLY = ("GET", "HEAD")
 
@@ -39,7 +38,7 @@ def search_results(request):
             browse.pagesize,
         )
     except results_service.SearchNotFoundError:
-        raise HTTPNotFound(f"There is no saved search {search_id}.")
+        raise ExplainedNotFound(f"There is no saved search {search_id}.")
 
     search = request.dbsession.get(SavedSearch, search_id)
     rows = results_service.read_rows(
@@ -50,7 +49,7 @@ def search_results(request):
     )
     pager = Pager(browse.page, browse.pagesize, total, more=total is None)
     if total is not None and browse.page > (pager.last or 1) and outcome.error is None:
-        raise HTTPNotFound(
+        raise ExplainedNotFound(
             f"This search has {total} results: page {browse.page} is past its last page, {pager.last}."
         )
     if outcome.error is not None:
@@ -76,7 +75,7 @@ def search_results(request):
 def _search_id(request) -> int:
     text = request.matchdict["id"]
     if not text.isdigit() or len(text) > 9:
-        raise HTTPNotFound(f"{text[:40]!r} is not the number of a saved search.")
+        raise ExplainedNotFound(f"{text[:40]!r} is not the number of a saved search.")
     return int(text)
 
 
