@@ -113,6 +113,23 @@ class TestNewSearch:
 
         assert "Search on beer" in testapp.get(url).text
 
+    def test_site_missing_from_the_list_is_checked_with_the_search_itself(self, testapp, api):
+        api.fail("sites", "unavailable")
+
+        url = run_search(testapp, site="beer", q="hops")
+        response = testapp.get(url)
+
+        assert [c.path for c in api.calls].count("/2.3/search/advanced") == 1
+        assert len(row_ids(response)) == 22
+
+    def test_form_works_while_the_site_list_is_unavailable(self, testapp, api):
+        api.fail("sites", "unavailable")
+
+        response = testapp.get("/search")
+
+        assert "list of sites could not be fetched" in response.text
+        assert 'name="site"' in response.text
+
     @pytest.mark.parametrize(
         "params, message",
         [

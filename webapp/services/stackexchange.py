@@ -216,11 +216,11 @@ class StackExchangeClient:
         query.update(page=page, pagesize=MAX_PAGE_SIZE)
         return self.get("search/advanced", query)
 
-    def sites(self, max_pages: int = 10) -> list[dict[str, Any]]:
+    def sites(self, max_pages: int = 20) -> list[dict[str, Any]]:
         """Every site of the network, following ``has_more`` up to a cap."""
         items: list[dict[str, Any]] = []
         for page in range(1, max_pages + 1):
-            response = self.get("sites", {"page": page, "pagesize": 500})
+            response = self.get("sites", {"page": page, "pagesize": MAX_PAGE_SIZE})
             items.extend(response.items)
             if not response.has_more:
                 break

@@ -5,7 +5,10 @@ from sqlalchemy import func, select
 
 from ..models import SavedSearch, Site
 from ..services import searches as searches_service
+from ..services import results as results_service
 from ..services import sites as sites_service
+from ..services import stackexchange as se
+from ..services.storage import write_session
 from .browse import BadParameter, Pager, parse_browse, single
 
 # How each sort of the saved-search list orders its rows.
@@ -66,20 +69,16 @@ def search_new(request):
     if not pagesize.isdigit() or int(pagesize) not in settings.page_sizes:
         raise BadParameter("pagesize", f"must be one of {', '.join(map(str, settings.page_sizes))}")
 
+    error = None
     if submitted:
-        error = None
         try:
-            site = _site(request, form["site"], sites_error)
-            params = searches_service.normalize(form)
+            search_id = _save(request, form)
         except searches_service.InvalidSearchError as exc:
             error = exc
-        if error is None:
-            search_id = searches_service.save_search(session_factory, site, params)
+            request.response.status_int = 400
+        else:
             query = {} if int(pagesize) == settings.default_page_size else {"pagesize": pagesize}
             return HTTPSeeOther(request.route_url("search.results", id=search_id, _query=query))
-        request.response.status_int = 400
-    else:
-        error = None
 
     with session_factory() as session:
         sites = [(s.api_name, s.name) for s in sites_service.list_sites(session)]
@@ -94,18 +93,51 @@ def search_new(request):
     )
 
 
-def _site(request, name, sites_error):
-    """The stored site named ``name``, or a 400 when the site is unknown."""
-    name = (name or "").strip().lower()
+def _save(request, form) -> int:
+    """Check the submitted form and save the search; raises InvalidSearchError."""
+    params = searches_service.normalize(form)
+    name = (form["site"] or "").strip().lower()
     if not sites_service.SITE_NAME.match(name):
         raise searches_service.InvalidSearchError("site", "is not a Stack Exchange site name")
     session_factory = request.registry["dbsession_factory"]
     with session_factory() as session:
         site = sites_service.find_site(session, name)
-        has_list = session.scalar(select(func.count(Site.id))) > 0
-    if site is not None:
-        return site
-    if has_list and sites_error is None:
-        raise searches_service.InvalidSearchError("site", f"{name!r} is not a Stack Exchange site")
-    # The list of sites could not be fetched: let the API judge the name.
-    return sites_service.ensure_site(session_factory, name)
+
+    first_page = None
+    if site is None:
+        first_page = _ask_api_about(request, name, params)
+        site = sites_service.ensure_site(session_factory, name)
+    search_id = searches_service.save_search(session_factory, site, params)
+    if first_page is not None:
+        settings = request.registry.stackwatch
+        with write_session(session_factory) as session:
+            results_service.store_page(
+                session, search_id, settings.default_sort, settings.default_order,
+                1, first_page.items, first_page.has_more,
+            )
+    return search_id
+
+
+def _ask_api_about(request, name, params):
+    """Run the search once for a site the stored list does not know.
+
+    The API's answer tells whether the site exists; when it does, the page
+    it returned is the first page of results and is kept.  When the API
+    cannot say (it is down or throttled), the name is given the benefit of
+    the doubt and the results page will report what happens.
+    """
+    settings = request.registry.stackwatch
+    try:
+        return request.se_client.search_advanced(
+            name,
+            searches_service.api_params(params),
+            settings.default_sort,
+            settings.default_order,
+            1,
+        )
+    except se.BadParameterError as exc:
+        raise searches_service.InvalidSearchError(
+            "site", f"{name!r} is not a Stack Exchange site ({exc.message})"
+        ) from exc
+    except se.StackExchangeError:
+        return None
