@@ -17,6 +17,7 @@ def main(global_config, **settings):
         config.include(".models")
         config.include(".services")
         config.include(".routes")
+        config.include(".notifications")
         config.include(".security")
         config.scan(".views")
     return config.make_wsgi_app()

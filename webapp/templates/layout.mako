@@ -5,8 +5,9 @@
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>${self.page_title()} · StackWatch</title>
   <link rel="stylesheet" href="${request.static_url('webapp:static/style.css')}">
+  <script src="${request.static_url('webapp:static/notify.js')}" defer></script>
 </head>
-<body data-search-id="${self.search_id()}">
+<body data-search-id="${self.search_id()}" data-ws-url="${request.notifier_url}">
   <header class="top">
     <a class="brand" href="${request.route_url('searches.list')}">StackWatch</a>
     <nav>
