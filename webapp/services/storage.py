@@ -48,7 +48,10 @@ def upsert(
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model.__table__).values(rows)
+    # Rows go as parameters of one cached statement (an executemany), not
+    # inlined into the SQL: compiling a new statement per batch was most of
+    # the cost of storing a page.
+    statement = insert(model.__table__)
     columns = [c for c in rows[0] if c not in keys] if update is None else list(update)
     if columns:
         excluded = statement.excluded
@@ -57,4 +60,4 @@ def upsert(
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=keys)
-    session.execute(statement)
+    session.execute(statement, rows)
