@@ -105,11 +105,12 @@ def api(sedouble):
 
 
 @pytest.fixture
-def app_settings(database_url, api):
+def app_settings(database_url, api, redis_url):
     """The raw ``[app:main]`` settings of testing.ini, pointed at the test servers."""
     settings = dict(get_appsettings(TEST_INI))
     settings["sqlalchemy.url"] = database_url
     settings["stackexchange.api_url"] = api.url
+    settings["redis.url"] = redis_url
     return settings
 
 

@@ -16,6 +16,7 @@ def main(global_config, **settings):
         config.include("pyramid_mako")
         config.include(".models")
         config.include(".services")
+        config.include(".cache")
         config.include(".routes")
         config.include(".notifications")
         config.include(".security")

@@ -1,11 +1,16 @@
 """Work that needs no request: the API client, storage, searches and results."""
-from .api_state import DatabaseState
+from .api_state import DatabaseState, RedisState
+from .redis_link import RedisLink
 from .stackexchange import client_from_settings
 
 
 def includeme(config):
     settings = config.registry.stackwatch
-    state = DatabaseState(config.registry["dbsession_factory"])
+    # One Redis link per process: the page cache and the API backoff share
+    # its short timeouts and its record of outages.
+    redis_link = RedisLink(settings.redis_url, settings.cache_timeout)
+    config.registry["redis"] = redis_link
+    state = RedisState(redis_link, DatabaseState(config.registry["dbsession_factory"]))
     config.registry["se_state"] = state
 
     def se_client(request):

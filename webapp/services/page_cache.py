@@ -1,0 +1,127 @@
+"""Whole rendered pages kept in Redis, and purged by group.
+
+The web app's tween (``webapp.cache``) decides which pages may be kept and
+under which URL; this module stores them.  Pages belong to a *group*: the
+saved-search list, or one search's results.  Each group has a generation
+counter, and a page is stored together with the generation of its group
+read *before* it was rendered.  Purging a group increments its counter, so
+every page of the group stops matching at once, in one Redis command, and a
+page that was being rendered while the purge happened is stale on arrival.
+Stale pages are never read again and expire with their TTL.
+
+Keys::
+
+    stackwatch:page:<canonical URL>           "<generation>\\n<meta JSON>\\n<body>", TTL
+    stackwatch:page-generation:list           generation of the list pages
+    stackwatch:page-generation:search:<id>    generation of one search's pages
+
+The refresher, which has no request, calls :func:`purge_search` with a
+plain ``redis.Redis`` client.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import redis
+
+from .redis_link import RedisLink
+
+PAGE_PREFIX = "stackwatch:page:"
+GENERATION_PREFIX = "stackwatch:page-generation:"
+LIST_GROUP = "list"
+
+
+def search_group(search_id: int) -> str:
+    """The group of the result pages of one saved search."""
+    return f"search:{search_id}"
+
+
+def purge_search(client: redis.Redis, search_id: int) -> None:
+    """Forget the cached pages of one search, and the list pages.
+
+    The list shows each search's row count and refresh time, so it changes
+    whenever a search does.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    pipe = client.pipeline(transaction=False)
+    pipe.incr(GENERATION_PREFIX + search_group(search_id))
+    pipe.incr(GENERATION_PREFIX + LIST_GROUP)
+    pipe.execute()
+
+
+def purge_list(client: redis.Redis) -> None:
+    """Forget the cached pages of the saved-search list (a search was added).
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    client.incr(GENERATION_PREFIX + LIST_GROUP)
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """A response as stored: status line, headers and body."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The outcome of one lookup, kept to store the page rendered after a miss."""
+
+    key: str
+    generation: bytes
+    page: CachedPage | None
+
+
+class PageCache:
+    """Reads and writes pages through a :class:`RedisLink`.
+
+    Every method gives up quietly while Redis is down: a lookup answers
+    None and a store does nothing.
+    """
+
+    def __init__(self, link: RedisLink, ttl: int):
+        self.link = link
+        self.ttl = ttl
+
+    def lookup(self, group: str, url: str) -> Lookup | None:
+        """The page cached for ``url`` if any, or None when Redis is down."""
+        key = PAGE_PREFIX + url
+        values = self.link.run(lambda r: r.mget(GENERATION_PREFIX + group, key), None)
+        if values is None:
+            return None
+        generation = values[0] or b"0"
+        return Lookup(key, generation, _decode(values[1], generation))
+
+    def store(self, lookup: Lookup, page: CachedPage) -> None:
+        """Keep ``page`` for the TTL, under the generation its lookup saw."""
+        data = _encode(lookup.generation, page)
+        self.link.run(lambda r: r.set(lookup.key, data, ex=self.ttl), None)
+
+    def purge_search(self, search_id: int) -> None:
+        self.link.run(lambda r: purge_search(r, search_id), None)
+
+    def purge_list(self) -> None:
+        self.link.run(purge_list, None)
+
+
+def _encode(generation: bytes, page: CachedPage) -> bytes:
+    meta = json.dumps({"status": page.status, "headers": page.headers}).encode()
+    return b"\n".join((generation, meta, page.body))
+
+
+def _decode(data: bytes | None, generation: bytes) -> CachedPage | None:
+    if data is None:
+        return None
+    stored_generation, meta, body = data.split(b"\n", 2)
+    if stored_generation != generation:
+        return None
+    fields = json.loads(meta)
+    return CachedPage(fields["status"], [tuple(h) for h in fields["headers"]], body)
