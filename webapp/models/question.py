@@ -76,6 +76,11 @@ class Question(Base):
 
     @property
     def tag_names(self) -> list[str]:
+        # services.results.read_rows fills preloaded_tag_names for a whole
+        # page at once; otherwise the links are loaded one question at a time.
+        preloaded = self.__dict__.get("preloaded_tag_names")
+        if preloaded is not None:
+            return preloaded
         return [link.tag.name for link in self.tag_links]
 
 

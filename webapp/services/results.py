@@ -326,7 +326,12 @@ def _store_tags(session: Session, site_id: int, items: list[dict[str, Any]]) -> 
 def read_rows(
     session: Session, search_id: int, sort: str, order: str, page: int, pagesize: int
 ) -> list[SearchResult]:
-    """The stored rows of one page of results, in the API's order."""
+    """The stored rows of one page of results, in the API's order.
+
+    Each row's question comes with its owner and its ``tag_names`` filled
+    from one query of plain tuples: loading tag links as ORM objects was
+    most of the time of a page of 100 rows.
+    """
     first = (page - 1) * pagesize
     query = (
         select(SearchResult)
@@ -338,12 +343,30 @@ def read_rows(
             SearchResult.position < first + pagesize,
         )
         .order_by(SearchResult.position)
-        .options(
-            selectinload(SearchResult.question).selectinload(Question.tag_links),
-            selectinload(SearchResult.question).selectinload(Question.owner),
-        )
+        .options(selectinload(SearchResult.question).selectinload(Question.owner))
     )
-    return list(session.scalars(query))
+    rows = list(session.scalars(query))
+    _preload_tags(session, [row.question for row in rows if row.question is not None])
+    return rows
+
+
+def _preload_tags(session: Session, questions: list[Question]) -> None:
+    if not questions:
+        return
+    names: dict[int, list[str]] = {q.question_id: [] for q in questions}
+    query = (
+        select(QuestionTag.question_id, Tag.name)
+        .join(Tag, Tag.id == QuestionTag.tag_id)
+        .where(
+            QuestionTag.site_id == questions[0].site_id,
+            QuestionTag.question_id.in_(list(names)),
+        )
+        .order_by(QuestionTag.question_id, QuestionTag.position)
+    )
+    for question_id, name in session.execute(query):
+        names[question_id].append(name)
+    for question in questions:
+        question.preloaded_tag_names = names[question.question_id]
 
 
 def ordering_state(session: Session, search_id: int, sort: str, order: str) -> tuple[int | None, int]:
