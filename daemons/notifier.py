@@ -33,7 +33,9 @@ when the pong is late.  A client whose unread messages pile up is dropped
 without holding up the others.  When the Redis link is lost, the notifier
 reconnects with backoff, subscribes again and relays, from the database, the
 events stored while it was cut off; after ``notifier.redis_timeout`` seconds
-without Redis it exits with status 1.  SIGTERM or SIGINT closes every
+without Redis it exits with status 1.  A sweep of the stored events every
+15 s also relays those the refresher stored but could not publish.  Each
+event goes out once, whichever way it came.  SIGTERM or SIGINT closes every
 connection with code 1001 (going away) and exits with status 0.
 """
 
@@ -45,8 +47,10 @@ import logging
 import random
 import signal
 import sys
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,6 +66,7 @@ from websockets.http11 import Request, Response
 
 from webapp import settings as stackwatch_settings
 from webapp.models import Event, get_engine, get_session_factory
+from webapp.services.api_state import utcnow
 
 from . import argument_parser, load
 
@@ -85,6 +90,13 @@ RETRY_CAP = 10.0
 # A quiet Redis link is pinged, and counts as lost if the pong never comes.
 REDIS_PING_AFTER = 5.0
 REDIS_SILENCE_LIMIT = 15.0
+# The database sweep: events stored but never published (the refresher
+# skips Redis for a while after an error) go out within the interval; those
+# younger than the grace may still come live.  The ids relayed lately are
+# kept to send each event once, however it came.
+SWEEP_GRACE = 10.0
+SWEEP_BATCH = 1000
+RECENT_IDS = 5000
 REDIS_ERRORS = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
@@ -111,6 +123,7 @@ class NotifierConfig:
     catchup_limit: int = 100
     ping_interval: float = 20.0
     sqlite_busy_timeout: float = 30.0
+    sweep_interval: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -299,9 +312,11 @@ class Notifier:
         self._sessions = get_session_factory(self._engine)
         self._redis: aioredis.Redis | None = None
         self._pubsub: aioredis.client.PubSub | None = None
-        # The newest event relayed, to replay what a Redis outage hid.
-        self._last_event_id: int | None = None
-        self._replayed: frozenset[int] = frozenset()
+        # Events relayed lately, whichever way they came, so that the live
+        # copy and the stored copy of one event go out once.
+        self._recent = _RecentIds(RECENT_IDS)
+        # The newest stored event the sweep has looked at.
+        self._swept_to: int | None = None
 
     async def close(self) -> None:
         await self._close_link()
@@ -374,21 +389,8 @@ class Notifier:
         with self._sessions() as session:
             rows = session.execute(query).all()
 
-        messages = []
-        for row in reversed(rows):
-            # The row's own ids are the ones catch-up and routing trust.
-            try:
-                message = dict(
-                    json.loads(row.payload), event_id=row.id, search_id=row.search_id
-                )
-                messages.append(check_message(message))
-            except (ValueError, TypeError) as exc:
-                log.warning("skipped malformed stored event %d: %s", row.id, exc)
-        return messages
-
-    def _newest_event_id(self) -> int:
-        with self._sessions() as session:
-            return session.scalar(select(func.max(Event.id))) or 0
+        messages = (_stored_message(row) for row in reversed(rows))
+        return [message for message in messages if message is not None]
 
     # -- relaying ----------------------------------------------------------
 
@@ -399,14 +401,14 @@ class Notifier:
         except ValueError as exc:
             log.warning("skipped a malformed message: %s", exc)
             return
-        if message["event_id"] in self._replayed:
-            log.debug("event %d was already replayed", message["event_id"])
+        if message["event_id"] in self._recent:
+            log.debug("event %d was already relayed", message["event_id"])
             return
         self._relay_message(message)
 
     def _relay_message(self, message: dict) -> None:
         event_id, search_id = message["event_id"], message["search_id"]
-        self._last_event_id = max(self._last_event_id or 0, event_id)
+        self._recent.add(event_id)
         text = self._outgoing(message)
 
         receivers = []
@@ -494,15 +496,6 @@ class Notifier:
                 except REDIS_ERRORS:
                     pass
 
-    async def remember_position(self) -> None:
-        """Note the newest stored event, the start of any replay after an outage."""
-        try:
-            self._last_event_id = await asyncio.to_thread(self._newest_event_id)
-        except Exception:
-            log.exception(
-                "could not read the newest event; outages will not be replayed"
-            )
-
     async def relay_forever(self) -> None:
         """Relay messages from Redis until cancelled, reconnecting when needed.
 
@@ -518,7 +511,10 @@ class Notifier:
 
             elapsed = await self.subscribe()
             log.info("reconnected to redis after %.1f s", elapsed)
-            await self._replay_missed()
+            # Whatever was published while the link was down is in the
+            # database; send it now rather than at the next sweep.
+            swept = await self.sweep(grace=0.0)
+            log.info("relayed %d events stored while redis was away", swept)
 
     async def _read_link(self) -> None:
         loop = asyncio.get_running_loop()
@@ -540,23 +536,90 @@ class Notifier:
                 await self._pubsub.ping()
                 pinged = now
 
-    async def _replay_missed(self) -> None:
-        """Relay the events stored while the link was down, once each."""
-        if self._last_event_id is None:
-            return
-        try:
-            stored = await asyncio.to_thread(
-                self._stored_events, self._last_event_id, None
-            )
-        except Exception:
-            log.exception("could not read the events stored while redis was away")
-            return
+    # -- the sweep -------------------------------------------------------
 
-        # Messages queued on the new link may repeat these; relay skips them.
-        for message in stored:
-            self._relay_message(message)
-        self._replayed = frozenset(message["event_id"] for message in stored)
-        log.info("replayed %d events stored while redis was away", len(stored))
+    async def sweep_forever(self) -> None:
+        """Now and then, relay the stored events that nobody published."""
+        while True:
+            await asyncio.sleep(self.config.sweep_interval)
+            swept = await self.sweep(grace=SWEEP_GRACE)
+            if swept:
+                log.warning("relayed %d stored events that were not published", swept)
+
+    async def sweep(self, grace: float) -> int:
+        """Relay the events stored since the last sweep that were not relayed.
+
+        Events younger than ``grace`` seconds are left for the next sweep,
+        since their live copy may still be on its way.  Returns how many
+        events went out.
+        """
+        try:
+            if self._swept_to is None:
+                self._swept_to = await asyncio.to_thread(self._newest_event_id)
+                return 0
+            rows = await asyncio.to_thread(self._events_after, self._swept_to)
+        except Exception:
+            log.exception("could not read the stored events")
+            return 0
+
+        young = utcnow() - timedelta(seconds=grace)
+        swept = 0
+        for event_id, created_at, message in rows:
+            if grace and created_at > young:
+                break
+            self._swept_to = max(self._swept_to, event_id)
+            if message is not None and event_id not in self._recent:
+                self._relay_message(message)
+                swept += 1
+        return swept
+
+    def _newest_event_id(self) -> int:
+        with self._sessions() as session:
+            return session.scalar(select(func.max(Event.id))) or 0
+
+    def _events_after(self, after: int) -> list[tuple[int, datetime, dict | None]]:
+        """Every event after ``after``, oldest first; malformed ones as None."""
+        query = (
+            select(Event.id, Event.search_id, Event.payload, Event.created_at)
+            .where(Event.id > after)
+            .order_by(Event.id)
+            .limit(SWEEP_BATCH)
+        )
+        with self._sessions() as session:
+            rows = session.execute(query).all()
+        return [(row.id, row.created_at, _stored_message(row)) for row in rows]
+
+
+class _RecentIds:
+    """The last ``size`` event ids added, for ``in`` tests."""
+
+    def __init__(self, size: int):
+        self._order: deque[int] = deque(maxlen=size)
+        self._ids: set[int] = set()
+
+    def add(self, event_id: int) -> None:
+        if event_id in self._ids:
+            return
+        if len(self._order) == self._order.maxlen:
+            self._ids.discard(self._order[0])
+        self._order.append(event_id)
+        self._ids.add(event_id)
+
+    def __contains__(self, event_id: int) -> bool:
+        return event_id in self._ids
+
+
+def _stored_message(row) -> dict | None:
+    """The message stored in an ``Event`` row, or None if it is malformed."""
+    # The row's own ids are the ones catch-up and routing trust.
+    try:
+        message = dict(
+            json.loads(row.payload), event_id=row.id, search_id=row.search_id
+        )
+        return check_message(message)
+    except (ValueError, TypeError) as exc:
+        log.warning("skipped malformed stored event %d: %s", row.id, exc)
+        return None
 
 
 def _without_stalled(connections: list[ServerConnection]) -> list[ServerConnection]:
@@ -587,7 +650,7 @@ async def run(config: NotifierConfig, stop: asyncio.Event) -> None:
     notifier = Notifier(config)
     try:
         await notifier.subscribe()
-        await notifier.remember_position()
+        await notifier.sweep(grace=0.0)
         async with serve(
             notifier.handle,
             config.host,
@@ -612,14 +675,18 @@ async def run(config: NotifierConfig, stop: asyncio.Event) -> None:
 
 async def _relay_until(notifier: Notifier, stop: asyncio.Event) -> None:
     relaying = asyncio.create_task(notifier.relay_forever())
+    sweeping = asyncio.create_task(notifier.sweep_forever())
     stopping = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait(
-        {relaying, stopping}, return_when=asyncio.FIRST_COMPLETED
-    )
-    for task in (relaying, stopping):
+    tasks = {relaying, sweeping, stopping}
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
         task.cancel()
-    if relaying in done:
-        relaying.result()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    # The relay ends on its own when Redis stays away too long; anything
+    # else that ended early is a bug, and must not pass silently.
+    for task in done - {stopping}:
+        task.result()
 
 
 async def _run_until_signalled(config: NotifierConfig) -> None:
