@@ -47,6 +47,7 @@ import logging
 import random
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -407,6 +408,7 @@ class Notifier:
         self._relay_message(message)
 
     def _relay_message(self, message: dict) -> None:
+        started = time.perf_counter()
         event_id, search_id = message["event_id"], message["search_id"]
         self._recent.add(event_id)
         text = self._outgoing(message)
@@ -422,7 +424,12 @@ class Notifier:
 
         receivers = _without_stalled(receivers)
         broadcast(receivers, text)
-        log.debug("relayed event %d to %d clients", event_id, len(receivers))
+        log.debug(
+            "relayed event %d to %d clients in %.1f ms",
+            event_id,
+            len(receivers),
+            (time.perf_counter() - started) * 1000,
+        )
 
     def _outgoing(self, message: dict) -> str:
         """The message as browsers get it: as published, plus ``page_url``."""
