@@ -11,7 +11,7 @@ import zope.sqlalchemy
 from .api_state import APIBackoff, APIQuota  # noqa: F401
 from .meta import Base  # noqa: F401
 from .question import Owner, Question, QuestionTag, Tag  # noqa: F401
-from .refresh import Event, Refresh  # noqa: F401
+from .refresh import Event, Refresh, RefreshLock  # noqa: F401
 from .search import ResultPage, SavedSearch, SearchOrdering, SearchResult  # noqa: F401
 from .site import Site  # noqa: F401
 
