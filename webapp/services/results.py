@@ -146,10 +146,16 @@ def store_page(
     api_page: int,
     items: list[dict[str, Any]],
     has_more: bool,
+    now: datetime | None = None,
 ) -> StoreReport:
-    """Store one API page of an ordering, replacing what was at its positions."""
+    """Store one API page of an ordering, replacing what was at its positions.
+
+    ``now`` stamps what is written; the refresher gives every page of one
+    refresh the time the refresh started, which it keeps as the search's
+    ``refreshed_at``, so that later changes are those stamped after it.
+    """
     search = session.get(SavedSearch, search_id)
-    now = utcnow()
+    now = now or utcnow()
     if has_more and not items:
         # The API has been seen to promise more and send nothing; paging on
         # would loop, so this page is taken as the end.
