@@ -15,10 +15,11 @@ import time
 from datetime import timedelta
 
 import redis
+from sqlalchemy import select
 from websockets.sync.client import connect
 
 from daemons.notifier import run
-from webapp.models import Event, SavedSearch
+from webapp.models import Event, ResultPage, SavedSearch
 from webapp.services.api_state import utcnow
 from webapp.services.searches import save_search
 from webapp.services.sites import ensure_site
@@ -63,6 +64,17 @@ def store_event(
             ensure_ascii=False,
         )
         return event.payload
+
+
+def backdate_pages(session_factory, seconds: float = 120) -> None:
+    """Make every stored page look fetched ``seconds`` earlier.
+
+    The refresher repeats no request within a minute, so pages a test has
+    just viewed are only refreshed once they look older than that.
+    """
+    with session_factory.begin() as session:
+        for page in session.scalars(select(ResultPage)):
+            page.fetched_at -= timedelta(seconds=seconds)
 
 
 def publish(redis_url: str, payload: str, channel: str = CHANNEL) -> int:
