@@ -1,6 +1,7 @@
 <%inherit file="../layout.mako"/>
 <%namespace name="p" file="../pager.mako"/>
 <%def name="page_title()">All searches</%def>
+<%! from webapp.services.refresh import describe_age, latest_refreshes %>
 <div class="heading">
   <h1>All searches</h1>
   ${p.size_picker(browse, page_sizes, "searches.list")}
@@ -21,6 +22,7 @@
     </tr>
   </thead>
   <tbody>
+<% last = latest_refreshes(request.dbsession, [s.id for s in searches]) %>
   % for s in searches:
     <tr data-search-id="${s.id}">
       <td class="when">${s.created_at.strftime("%Y-%m-%d %H:%M")}</td>
@@ -28,7 +30,15 @@
       <td class="query">${s.query}</td>
       <td class="filters">${describe(s)}</td>
       <td class="num">${s.row_count}</td>
-      <td class="when">${s.refreshed_at.strftime("%Y-%m-%d %H:%M") if s.refreshed_at else "never"}</td>
+      % if s.refreshed_at:
+      <td class="when" title="${s.refreshed_at.strftime('%Y-%m-%d %H:%M')} UTC">refreshed ${describe_age(s.refreshed_at)}
+      % if s.id in last:
+        <span class="counts">${last[s.id].new_count} new, ${last[s.id].changed_count} changed</span>
+      % endif
+      </td>
+      % else:
+      <td class="when">never</td>
+      % endif
       <td><a class="button" href="${request.route_url('search.results', id=s.id)}">Show</a></td>
     </tr>
   % endfor

@@ -5,6 +5,8 @@
 <%!
 from datetime import datetime, timezone
 
+from webapp.services.refresh import latest_refreshes
+
 def day(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M") if epoch else ""
 %>
@@ -29,6 +31,11 @@ def day(epoch):
 % endif
 </p>
 % endif
+<%
+last_refresh = latest_refreshes(request.dbsession, [search.id]).get(search.id)
+new_ids = last_refresh.new_question_ids if last_refresh else frozenset()
+changed_ids = last_refresh.changed_question_ids if last_refresh else frozenset()
+%>
 <table class="results">
   <thead>
     <tr>
@@ -45,15 +52,15 @@ def day(epoch):
   </thead>
   <tbody>
   % for row in rows:
-<% q = row.question %>
-    <tr data-question-id="${q.question_id}" class="${row_class(q, search)}">
+<% q = row.question; mark = row_class(q, new_ids, changed_ids) %>
+    <tr data-question-id="${q.question_id}" class="${mark}">
       <td class="title"><a href="${q.link}">${q.title}</a>
       % if q.closed_date:
         <span class="tag closed">closed</span>
       % endif
-      % if row_class(q, search) == "new":
+      % if mark == "new":
         <span class="tag new">new</span>
-      % elif row_class(q, search) == "changed":
+      % elif mark == "changed":
         <span class="tag changed" title="score was ${q.previous_score}">changed</span>
       % endif
       </td>
@@ -89,12 +96,11 @@ ${p.pager_links(browse, pager, "search.results", id=search.id)}
 <p class="note">Without an app key Stack Exchange serves ${page_limit * 100} results of a search at most.</p>
 % endif
 <%!
-def row_class(q, search):
-    if search.refreshed_at is None:
-        return ""
-    if q.first_seen_at and q.first_seen_at >= search.refreshed_at.replace(microsecond=0) and q.first_seen_at > search.created_at:
+def row_class(q, new_ids, changed_ids):
+    # Marks what the search's last refresh found, as it recorded it.
+    if q.question_id in new_ids:
         return "new"
-    if q.changed_at and q.changed_at >= search.refreshed_at.replace(microsecond=0):
+    if q.question_id in changed_ids:
         return "changed"
     return ""
 %>
