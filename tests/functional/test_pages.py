@@ -238,6 +238,13 @@ class TestResults:
         assert "&amp;quot;" not in response.text and "&amp;#39;" not in response.text
         assert "undefined method 'allow'" in html.unescape(response.text)
 
+    def test_page_shows_the_quota_left(self, testapp, api):
+        url = run_search(testapp, q="python")
+
+        response = testapp.get(url)
+
+        assert "quota left today: 298 of 300" in response.text
+
     def test_row_shows_the_columns(self, testapp, api):
         url = run_search(testapp, q="RSpec deprecation")
 

@@ -86,3 +86,9 @@ class Pager:
     @property
     def has_previous(self) -> bool:
         return self.page > 1
+
+
+def api_quota(request) -> tuple[int, int] | None:
+    """(quota_max, quota_remaining) last reported by the API for our caller."""
+    caller = "key" if request.registry.stackwatch.api_key else "anonymous"
+    return request.registry["se_state"].quota(caller)

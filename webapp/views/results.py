@@ -7,7 +7,7 @@ from ..models import SavedSearch
 from ..services import results as results_service
 from ..services import searches as searches_service
 from ..services import stackexchange as se
-from .browse import ExplainedNotFound, Pager, parse_browse
+from .browse import ExplainedNotFound, Pager, api_quota, parse_browse
 
 READ_ONLY = ("GET", "HEAD")
 
@@ -69,6 +69,7 @@ def search_results(request):
         page_sizes=settings.page_sizes,
         problem=_problem(outcome.error),
         page_limit=request.se_client.page_limit,
+        quota=api_quota(request),
     )
 
 

@@ -23,6 +23,9 @@ def day(epoch):
 % if search.refreshed_at:
   · refreshed ${search.refreshed_at.strftime("%Y-%m-%d %H:%M")} UTC
 % endif
+% if quota:
+  · Stack Exchange quota left today: ${quota[1]} of ${quota[0]}
+% endif
 </p>
 % if problem:
 <p class="warning" role="alert">${problem}
