@@ -40,6 +40,7 @@ from tests.notices import (
     CHANNEL,
     NotifierThread,
     announce,
+    backdate_pages,
     publish,
     saved_search,
     store_event,
@@ -51,6 +52,7 @@ HTTP_PORT = 6553
 APP_ORIGIN = f"http://127.0.0.1:{HTTP_PORT}"
 EXTRA_ORIGIN = "https://allowed.example"
 NOTIFIER_SCRIPT = Path(sys.executable).with_name("stackwatch-notifier")
+REFRESHER_SCRIPT = Path(sys.executable).with_name("stackwatch-refresher")
 
 
 # -- running a notifier -------------------------------------------------------
@@ -624,6 +626,47 @@ class TestProcess:
         assert time.monotonic() - started < 5
         assert "received SIGTERM" in stderr and "stopped" in stderr
         assert "Traceback" not in stderr
+
+    def test_refresher_cycle_reaches_a_client_of_the_app(
+        self, testapp, api, app_settings, session_factory
+    ):
+        """End to end, as operators run it: a change, one ``--once`` cycle, a message."""
+        api.hide_question("beer", 5)
+        saved = testapp.get("/search", params={"site": "beer", "q": "beer"}, status=303)
+        search_id = int(saved.headers["Location"].rsplit("/", 1)[1])
+        testapp.get(f"/searches/{search_id}", params={"sort": "votes", "pagesize": 100})
+        backdate_pages(session_factory)
+        api.reveal_question("beer", 5)
+        redis_url, database_url = (
+            app_settings["redis.url"],
+            app_settings["sqlalchemy.url"],
+        )
+        port = free_port()
+        notifier = notifier_process(redis_url, database_url, port)
+        url = f"ws://127.0.0.1:{port}/ws"
+        try:
+            assert eventually(lambda: _connects(url)), "the notifier did not start"
+            with connect(url, origin=APP_ORIGIN) as ws:
+                refresher = subprocess.run(
+                    [str(REFRESHER_SCRIPT), TEST_INI, "--once"],
+                    env=dict(
+                        os.environ,
+                        STACKWATCH_DATABASE_URL=database_url,
+                        STACKWATCH_REDIS_URL=redis_url,
+                        STACKWATCH_API_URL=api.url,
+                    ),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                assert refresher.returncode == 0, refresher.stderr
+                got = received(ws, timeout=10)
+        finally:
+            notifier.terminate()
+            notifier.communicate(timeout=10)
+
+        assert got["search_id"] == search_id
+        assert got["new"] == 1
 
     def test_exits_1_when_redis_cannot_be_reached(
         self, database_url, tmp_path, session_factory
