@@ -94,7 +94,7 @@ class PageCache:
     def lookup(self, group: str, url: str) -> Lookup | None:
         """The page cached for ``url`` if any, or None when Redis is down."""
         key = PAGE_PREFIX + url
-        values = self.link.run(lambda r: r.mget(GENERATION_PREFIX + group, key), None)
+        values = self.link.execute("MGET", GENERATION_PREFIX + group, key, default=None)
         if values is None:
             return None
         generation = values[0] or b"0"

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis
@@ -59,6 +59,7 @@ class RedisLink:
         self.outages = 0
         self._clock = clock
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._down_since: float | None = None
         self._next_try = 0.0
 
@@ -78,6 +79,35 @@ class RedisLink:
         if self._down_since is not None:
             self._recovered()
         return result
+
+    def execute(self, *args: str | bytes, default: T) -> Any:
+        """One command on this thread's own connection, or ``default``.
+
+        For the hottest reads (a page cache lookup on every request): skipping
+        the client's pool, retry and event machinery halves the CPU a command
+        costs.  The reply comes as Redis sent it, without redis-py's parsing
+        into Python types (``MGET`` gives a list of bytes or None).
+        """
+        if not self._may_try():
+            return default
+        connection = getattr(self._local, "connection", None)
+        try:
+            if connection is None:
+                # Taken from the pool for good: after an error it reconnects
+                # by itself, on its next command.
+                connection = self._local.connection = (
+                    self.client.connection_pool.get_connection()
+                )
+            connection.send_command(*args)
+            reply = connection.read_response()
+        except redis.RedisError as exc:
+            if connection is not None:
+                connection.disconnect()
+            self._failed(exc)
+            return default
+        if self._down_since is not None:
+            self._recovered()
+        return reply
 
     def _may_try(self) -> bool:
         if self._down_since is None:

@@ -103,3 +103,25 @@ def test_non_connection_errors_count_as_outages_too(redis_url, clock):
 )
 def test_address_for_logs_has_no_password(url, address):
     assert redis_address(url) == address
+
+
+def test_execute_runs_a_raw_command_on_the_thread_connection(redis_url):
+    link = RedisLink(redis_url, timeout=0.25)
+    link.run(lambda r: r.set("k", "v"), None)
+
+    assert link.execute("MGET", "k", "missing", default=None) == [b"v", None]
+    assert link.execute("MGET", "k", default=None) == [b"v"]
+
+
+def test_execute_answers_the_default_while_redis_is_down(
+    redis_server, redis_url, caplog
+):
+    link = RedisLink(redis_url, timeout=0.25)
+    link.execute("PING", default=None)
+    redis_server.stop()
+
+    answer = link.execute("PING", default="default")
+
+    assert answer == "default"
+    assert link.is_down
+    assert [r.levelname for r in caplog.records if r.name == LOGGER] == ["WARNING"]
