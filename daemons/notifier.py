@@ -49,9 +49,10 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -60,7 +61,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -318,6 +319,11 @@ class Notifier:
         self._recent = _RecentIds(RECENT_IDS)
         # The newest stored event the sweep has looked at.
         self._swept_to: int | None = None
+
+    async def prepare(self) -> None:
+        """Subscribe, and note where the stored events end, before serving."""
+        await self.subscribe()
+        await self.sweep(grace=0.0)
 
     async def close(self) -> None:
         await self._close_link()
@@ -616,7 +622,7 @@ class _RecentIds:
         return event_id in self._ids
 
 
-def _stored_message(row) -> dict | None:
+def _stored_message(row: Row) -> dict | None:
     """The message stored in an ``Event`` row, or None if it is malformed."""
     # The row's own ids are the ones catch-up and routing trust.
     try:
@@ -656,28 +662,44 @@ async def run(config: NotifierConfig, stop: asyncio.Event) -> None:
     """
     notifier = Notifier(config)
     try:
-        await notifier.subscribe()
-        await notifier.sweep(grace=0.0)
-        async with serve(
-            notifier.handle,
-            config.host,
-            config.port,
-            process_request=notifier.check_request,
-            origins=list(config.origins),
-            # Messages are small; per-connection deflate state is not.
-            compression=None,
-            ping_interval=config.ping_interval,
-            ping_timeout=config.ping_interval,
-            close_timeout=CLOSE_TIMEOUT,
-            max_size=MAX_CLIENT_MESSAGE,
-            server_header=None,
-        ):
-            log.info("listening on ws://%s:%d%s", config.host, config.port, PATH)
-            await _relay_until(notifier, stop)
-            log.info("stopping: closing %d connections", len(notifier.clients))
+        # SIGTERM while Redis is still being waited for must end that wait.
+        if await _unless_stopped(notifier.prepare(), stop):
+            async with serve(
+                notifier.handle,
+                config.host,
+                config.port,
+                process_request=notifier.check_request,
+                origins=list(config.origins),
+                # Messages are small; per-connection deflate state is not.
+                compression=None,
+                ping_interval=config.ping_interval,
+                ping_timeout=config.ping_interval,
+                close_timeout=CLOSE_TIMEOUT,
+                max_size=MAX_CLIENT_MESSAGE,
+                server_header=None,
+            ):
+                log.info("listening on ws://%s:%d%s", config.host, config.port, PATH)
+                await _relay_until(notifier, stop)
+                log.info("stopping: closing %d connections", len(notifier.clients))
     finally:
         await notifier.close()
     log.info("stopped")
+
+
+async def _unless_stopped(
+    coroutine: Coroutine[Any, Any, None], stop: asyncio.Event
+) -> bool:
+    """Run ``coroutine`` unless ``stop`` is set first; True if it finished."""
+    work = asyncio.create_task(coroutine)
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (work, stopping):
+        task.cancel()
+    await asyncio.gather(work, stopping, return_exceptions=True)
+    if work not in done:
+        return False
+    work.result()
+    return True
 
 
 async def _relay_until(notifier: Notifier, stop: asyncio.Event) -> None:

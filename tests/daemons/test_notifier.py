@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -668,6 +669,18 @@ class TestProcess:
         assert got["search_id"] == search_id
         assert got["new"] == 1
 
+    def test_sigterm_while_waiting_for_redis_exits_0_at_once(self, database_url):
+        dead = f"redis://127.0.0.1:{free_port()}/0"
+        process = notifier_process(dead, database_url, free_port())
+        first = wait_for_line(process, "redis unreachable", timeout=20)
+
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+
+        assert process.returncode == 0, first + stderr
+        assert time.monotonic() - started < 3
+
     def test_exits_1_when_redis_cannot_be_reached(
         self, database_url, tmp_path, session_factory
     ):
@@ -685,6 +698,19 @@ class TestProcess:
 
         assert process.returncode == 1
         assert "giving up" in stderr
+
+
+def wait_for_line(process, text, timeout):
+    """Read the process's stderr up to a line containing ``text``; return it."""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stderr, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.1):
+                line = process.stderr.readline()
+                if text in line or not line:
+                    return line
+    raise AssertionError(f"no line with {text!r} within {timeout} s")
 
 
 def _connects(url):
