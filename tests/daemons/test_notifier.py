@@ -56,7 +56,7 @@ NOTIFIER_SCRIPT = Path(sys.executable).with_name("stackwatch-notifier")
 REFRESHER_SCRIPT = Path(sys.executable).with_name("stackwatch-refresher")
 
 
-# -- running a notifier -------------------------------------------------------
+# -- fixtures and helpers -----------------------------------------------------
 
 
 @pytest.fixture
@@ -199,7 +199,7 @@ def eventually(check, timeout=15, step=0.05):
     return False
 
 
-# -- configuration --------------------------------------------------------------
+# -- configuration ------------------------------------------------------------
 
 
 class TestConfig:
@@ -266,7 +266,7 @@ class TestConfig:
             parse_subscription(query)
 
 
-# -- the handshake ----------------------------------------------------------------
+# -- the handshake ------------------------------------------------------------
 
 
 class TestHandshake:
@@ -300,7 +300,7 @@ class TestHandshake:
         assert refused.value.response.status_code == 400
 
 
-# -- relaying ---------------------------------------------------------------------
+# -- relaying -----------------------------------------------------------------
 
 
 class TestRelay:
@@ -385,7 +385,7 @@ class TestRelay:
         assert [r for r in records if r.levelno > logging.INFO] == []
 
 
-# -- slow and silent clients --------------------------------------------------------
+# -- slow and silent clients --------------------------------------------------
 
 
 class TestSlowClients:
@@ -428,7 +428,7 @@ class TestSlowClients:
         silent.close()
 
 
-# -- Redis going away -------------------------------------------------------------------
+# -- Redis going away ---------------------------------------------------------
 
 
 class TestRedisOutage:
@@ -505,7 +505,7 @@ class TestRedisOutage:
         assert any("not published" in r.getMessage() for r in notifier_logs.records)
 
 
-# -- catching up ----------------------------------------------------------------------------
+# -- catching up --------------------------------------------------------------
 
 
 class TestCatchUp:
@@ -586,7 +586,7 @@ class TestCatchUp:
             assert_nothing_more(ws)
 
 
-# -- the console script, as supervisord runs it ---------------------------------------------
+# -- the console script, as supervisord runs it -------------------------------
 
 
 def notifier_process(redis_url, database_url, port, ini=TEST_INI):
@@ -631,7 +631,7 @@ class TestProcess:
     def test_refresher_cycle_reaches_a_client_of_the_app(
         self, testapp, api, app_settings, session_factory
     ):
-        """End to end, as operators run it: a change, one ``--once`` cycle, a message."""
+        """As the issue is checked: a change, one ``--once`` cycle, a message."""
         api.hide_question("beer", 5)
         saved = testapp.get("/search", params={"site": "beer", "q": "beer"}, status=303)
         search_id = int(saved.headers["Location"].rsplit("/", 1)[1])

@@ -170,7 +170,8 @@
   function pageUrl(message, searchId) {
     var fallback = "/searches/" + searchId;
     try {
-      var url = new URL(message.page_url || message.url || fallback, window.location.href);
+      var given = message.page_url || message.url || fallback;
+      var url = new URL(given, window.location.href);
       return url.origin === window.location.origin ? url.href : fallback;
     } catch (e) {
       return fallback;
