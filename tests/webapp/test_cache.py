@@ -109,6 +109,17 @@ class TestHitsAndMisses:
 
         assert response.headers["X-Cache"] == "MISS"
 
+    def test_unreadable_entry_is_a_miss(self, testapp, redis_server):
+        testapp.get("/")
+        client = redis_server.client()
+        for key in client.keys(page_cache.PAGE_PREFIX + "*"):
+            client.set(key, b"0\nnot json\n")
+
+        response = testapp.get("/")
+
+        assert response.status_int == 200
+        assert response.headers["X-Cache"] == "MISS"
+
     def test_hits_carry_the_security_headers(self, testapp):
         testapp.get("/")
 

@@ -105,9 +105,6 @@ class PageCache:
         data = _encode(lookup.generation, page)
         self.link.run(lambda r: r.set(lookup.key, data, ex=self.ttl), None)
 
-    def purge_search(self, search_id: int) -> None:
-        self.link.run(lambda r: purge_search(r, search_id), None)
-
     def purge_list(self) -> None:
         self.link.run(purge_list, None)
 
@@ -120,8 +117,14 @@ def _encode(generation: bytes, page: CachedPage) -> bytes:
 def _decode(data: bytes | None, generation: bytes) -> CachedPage | None:
     if data is None:
         return None
-    stored_generation, meta, body = data.split(b"\n", 2)
-    if stored_generation != generation:
+    try:
+        stored_generation, meta, body = data.split(b"\n", 2)
+        if stored_generation != generation:
+            return None
+        fields = json.loads(meta)
+        headers = [(str(name), str(value)) for name, value in fields["headers"]]
+        return CachedPage(str(fields["status"]), headers, body)
+    except (ValueError, KeyError, TypeError):
+        # Not a page this version wrote (say, one stored before an upgrade
+        # changed the format): a miss, which overwrites it.
         return None
-    fields = json.loads(meta)
-    return CachedPage(fields["status"], [tuple(h) for h in fields["headers"]], body)
