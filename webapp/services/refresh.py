@@ -343,6 +343,12 @@ class Refresher:
         """Refresh one planned search, recording the outcome in ``report``."""
         if self.stop.is_set():
             raise StopRequested()
+        if planned.pages > self.budget:
+            log.warning(
+                "search %s needs %d calls, more than refresher.budget: not refreshed",
+                planned.search_id,
+                planned.pages,
+            )
         if planned.pages > self._budget_left:
             log.debug(
                 "search %s: %d calls left in the budget, needs %d",
