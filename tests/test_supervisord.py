@@ -5,10 +5,8 @@ the test's virtualenv as its .venv) runs on free loopback ports set through
 the STACKWATCH_* variables, against the API test double.
 """
 
-import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from websockets.sync.client import connect
 
 from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-# The daemons' own issues add these modules; until one lands, its program
-# cannot run and is not expected to.
-DAEMONS = {"refresher": "daemons.refresher", "notifier": "daemons.notifier"}
+PROGRAMS = ("redis", "web", "refresher", "notifier")
 
 
 class Stack:
@@ -118,25 +115,17 @@ def stack(tmp_path_factory, sedouble):
     stack.stop()
 
 
-def expected_programs():
-    present = [
-        name for name, module in DAEMONS.items() if importlib.util.find_spec(module)
-    ]
-    return ["redis", "web", *present]
-
-
 def test_every_program_runs_and_answers(stack):
     status, _ = stack.get("/")
-    states = stack.wait_running(expected_programs())
+    states = stack.wait_running(PROGRAMS)
 
     assert status == 200
-    assert set(states) == {"redis", "web", *DAEMONS}
+    assert set(states) == set(PROGRAMS)
     redis_url = stack.env["STACKWATCH_REDIS_URL"]
     assert redis.Redis.from_url(redis_url, socket_timeout=1).ping()
-    if "notifier" in expected_programs():
-        port = int(stack.env["STACKWATCH_WS_PORT"])
-        with socket_to(port):
-            pass
+    ws_url = f"ws://127.0.0.1:{stack.env['STACKWATCH_WS_PORT']}/ws"
+    with connect(ws_url, origin=stack.http_url, open_timeout=10) as websocket:
+        assert websocket.response.status_code == 101
 
 
 def test_programs_log_under_var_log(stack):
@@ -158,14 +147,3 @@ def test_restart_of_web_keeps_the_saved_searches(stack):
 
     assert status == 200
     assert "supervised" in page
-
-
-def socket_to(port, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return socket.create_connection(("127.0.0.1", port), timeout=1)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
