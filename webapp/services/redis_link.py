@@ -57,6 +57,7 @@ class RedisLink:
         self.retry_interval = retry_interval
         #: Outages that have ended; lets users resynchronise after one.
         self.outages = 0
+        self._outage_starts = 0
         self._clock = clock
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -91,6 +92,10 @@ class RedisLink:
         if not self._may_try():
             return default
         connection = getattr(self._local, "connection", None)
+        if connection is not None and self._local.outage != self._outage_starts:
+            # Opened before the latest outage began: its socket is dead.
+            connection.disconnect()
+        self._local.outage = self._outage_starts
         try:
             if connection is None:
                 # Taken from the pool for good: after an error it reconnects
@@ -126,6 +131,7 @@ class RedisLink:
             if self._down_since is not None:
                 return
             self._down_since = self._clock()
+            self._outage_starts += 1
         log.warning(
             "redis at %s unavailable, carrying on without it: %s", self.address, exc
         )

@@ -1,6 +1,7 @@
 """RedisLink: one warning per outage, and no traffic to a dead Redis."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -125,3 +126,19 @@ def test_execute_answers_the_default_while_redis_is_down(
     assert answer == "default"
     assert link.is_down
     assert [r.levelname for r in caplog.records if r.name == LOGGER] == ["WARNING"]
+
+
+def test_every_thread_reconnects_after_an_outage(redis_server, redis_url, clock):
+    link = RedisLink(redis_url, timeout=0.25, clock=clock)
+    in_thread = ThreadPoolExecutor(max_workers=1)
+    in_thread.submit(link.execute, "PING", default=None).result()
+    link.execute("PING", default=None)
+    redis_server.restart()
+    link.execute("PING", default=None)
+    clock.now += 1.0
+
+    answer = in_thread.submit(link.execute, "PING", default=None).result()
+
+    in_thread.shutdown()
+    assert answer == b"PONG"
+    assert not link.is_down
