@@ -11,7 +11,7 @@ Two records together say when a request was last made:
   a search whose pages were fetched less than a minute ago until that minute
   has passed.
 * Redis, for the refresher's own requests: right before sending one, it
-  claims the request's key with ``SET NX EX 60``.  This covers what the
+  claims the request's key with ``SET key 1 NX PX 60000``.  This covers what the
   database cannot see, a request whose answer was never stored because the
   refresher was killed, or its transaction rolled back, after sending it.
 
