@@ -804,6 +804,28 @@ class TestCommandLine:
         )
         assert " WARN" not in output and " ERROR" not in output
 
+    def test_daemon_runs_a_cycle_every_interval(
+        self, app_settings, session_factory, tmp_path
+    ):
+        ini = tmp_path / "fast.ini"
+        ini.write_text(
+            open(TEST_INI)
+            .read()
+            .replace("refresher.interval = 600", "refresher.interval = 1")
+        )
+        process = refresher_process(app_settings, ini=ini)
+        cycles = []
+        for line in process.stdout:
+            cycles += [line] if "cycle: 0 refreshed" in line else []
+            if len(cycles) == 2:
+                break
+
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+
+        assert process.returncode == 0
+        assert len(cycles) == 2
+
     def test_bad_setting_exits_2(self, app_settings, tmp_path):
         ini = tmp_path / "bad.ini"
         ini.write_text(
