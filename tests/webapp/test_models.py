@@ -138,3 +138,20 @@ def test_row_count_counts_distinct_questions_of_the_search(session_factory, sear
 @pytest.mark.parametrize("page, size, pages", [(1, 25, [1]), (4, 25, [1]), (5, 25, [2]), (2, 100, [2]), (3, 50, [2])])
 def test_api_pages_for_a_page_of_rows(page, size, pages):
     assert list(results.api_pages_for(page, size)) == pages
+
+
+def test_event_ids_are_never_reused(session_factory, search_id):
+    from webapp.models import Event
+
+    def add_event():
+        with write_session(session_factory) as session:
+            event = Event(search_id=search_id, created_at=datetime(2026, 1, 1), payload="{}")
+            session.add(event)
+            session.flush()
+            return event.id
+
+    first, second = add_event(), add_event()
+    with write_session(session_factory) as session:
+        session.delete(session.get(Event, second))
+
+    assert add_event() > second > first

@@ -36,9 +36,15 @@ class Refresh(Base):
 
 
 class Event(Base):
-    """A change announced to browsers; ids only grow, for catching up."""
+    """A change announced to browsers; ids only grow, for catching up.
+
+    On SQLite the id is AUTOINCREMENT: without it, deleting the newest
+    events would let their ids be handed out again, and a browser that saw
+    them would skip the new ones when it catches up.
+    """
 
     __tablename__ = "events"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     search_id: Mapped[int] = mapped_column(
