@@ -7,6 +7,7 @@ from ..models import SavedSearch
 from ..services import results as results_service
 from ..services import searches as searches_service
 from ..services import stackexchange as se
+from ..services.refresh import latest_refreshes
 from .browse import ExplainedNotFound, Pager, api_quota, parse_browse
 
 READ_ONLY = ("GET", "HEAD")
@@ -52,6 +53,8 @@ def search_results(request):
         raise ExplainedNotFound(
             f"This search has {total} results: page {browse.page} is past its last page, {pager.last}."
         )
+    # Rows are marked with what the search's last refresh recorded.
+    last_refresh = latest_refreshes(request.dbsession, [search_id]).get(search_id)
     if outcome.error is not None:
         # A degraded page must not be kept by the page cache.
         request.response.cache_control.no_store = True
@@ -70,6 +73,8 @@ def search_results(request):
         problem=_problem(outcome.error),
         page_limit=request.se_client.page_limit,
         quota=api_quota(request),
+        new_ids=last_refresh.new_question_ids if last_refresh else frozenset(),
+        changed_ids=last_refresh.changed_question_ids if last_refresh else frozenset(),
     )
 
 

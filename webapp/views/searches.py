@@ -8,6 +8,7 @@ from ..services import searches as searches_service
 from ..services import results as results_service
 from ..services import sites as sites_service
 from ..services import stackexchange as se
+from ..services.refresh import latest_refreshes
 from ..services.storage import write_session
 from .browse import BadParameter, Pager, parse_browse, single
 
@@ -52,6 +53,7 @@ def search_list(request):
         sorts=settings.list_sorts,
         page_sizes=settings.page_sizes,
         describe=lambda s: searches_service.describe(searches_service.search_params(s)),
+        last_refreshes=latest_refreshes(request.dbsession, [s.id for s in rows]),
     )
 
 

@@ -1,7 +1,7 @@
 <%inherit file="../layout.mako"/>
 <%namespace name="p" file="../pager.mako"/>
 <%def name="page_title()">All searches</%def>
-<%! from webapp.services.refresh import describe_age, latest_refreshes %>
+<%! from webapp.services.refresh import describe_age %>
 <div class="heading">
   <h1>All searches</h1>
   ${p.size_picker(browse, page_sizes, "searches.list")}
@@ -22,7 +22,6 @@
     </tr>
   </thead>
   <tbody>
-<% last = latest_refreshes(request.dbsession, [s.id for s in searches]) %>
   % for s in searches:
     <tr data-search-id="${s.id}">
       <td class="when">${s.created_at.strftime("%Y-%m-%d %H:%M")}</td>
@@ -32,8 +31,8 @@
       <td class="num">${s.row_count}</td>
       % if s.refreshed_at:
       <td class="when" title="${s.refreshed_at.strftime('%Y-%m-%d %H:%M')} UTC">refreshed ${describe_age(s.refreshed_at)}
-      % if s.id in last:
-        <span class="counts">${last[s.id].new_count} new, ${last[s.id].changed_count} changed</span>
+      % if s.id in last_refreshes:
+        <span class="counts">${last_refreshes[s.id].new_count} new, ${last_refreshes[s.id].changed_count} changed</span>
       % endif
       </td>
       % else:

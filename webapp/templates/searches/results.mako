@@ -5,8 +5,6 @@
 <%!
 from datetime import datetime, timezone
 
-from webapp.services.refresh import latest_refreshes
-
 def day(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M") if epoch else ""
 %>
@@ -34,11 +32,6 @@ def day(epoch):
 % endif
 </p>
 % endif
-<%
-last_refresh = latest_refreshes(request.dbsession, [search.id]).get(search.id)
-new_ids = last_refresh.new_question_ids if last_refresh else frozenset()
-changed_ids = last_refresh.changed_question_ids if last_refresh else frozenset()
-%>
 <table class="results">
   <thead>
     <tr>
