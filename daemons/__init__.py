@@ -4,6 +4,7 @@ Each daemon takes the ini path (supervisord gives all of them the same
 ``production.ini``), configures logging from it and reads the typed settings
 of its ``[app:main]`` section, with the environment overrides applied.
 """
+
 from __future__ import annotations
 
 import argparse

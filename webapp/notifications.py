@@ -7,6 +7,7 @@ works on 127.0.0.1, on localhost and on a LAN address.  Its origin is also
 registered as ``websocket_origin``, which the Content-Security-Policy
 (``webapp.security``) adds to ``connect-src``.
 """
+
 import re
 from urllib.parse import urlsplit
 

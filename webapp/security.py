@@ -6,6 +6,7 @@ refused with 400 before anything tries to decode it.  Every response carries
 a Content-Security-Policy that allows scripts only from the app itself (no
 inline script) and no framing, plus nosniff and a Referrer-Policy.
 """
+
 from urllib.parse import unquote_to_bytes
 
 from pyramid.events import NewRequest, subscriber
@@ -28,7 +29,9 @@ def check_request(event):
             # WSGI hands these over as latin-1 decoded bytes.
             unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
-            raise HTTPBadRequest(detail="The address contains bytes that are not UTF-8 text.")
+            raise HTTPBadRequest(
+                detail="The address contains bytes that are not UTF-8 text."
+            )
 
 
 def content_security_policy(websocket_origin: str) -> str:

@@ -1,4 +1,5 @@
 """The ``[server:main]`` runner: waitress, on the port the environment may override."""
+
 import logging
 
 import waitress

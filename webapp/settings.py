@@ -5,6 +5,7 @@ Every part of StackWatch (the web app and the daemons) turns the raw
 value stops the program at start-up with the key named.  The environment
 variables in ``ENV_OVERRIDES`` win over the ini when they are set.
 """
+
 from __future__ import annotations
 
 import os
@@ -84,7 +85,9 @@ def parse(raw: dict, environ=None) -> Settings:
     raw = apply_environment(raw, environ)
     get = _Reader(raw)
     sorts = get.words("browse.sorts")
-    page_sizes = tuple(get.int_word(w, "browse.page_sizes") for w in get.words("browse.page_sizes"))
+    page_sizes = tuple(
+        get.int_word(w, "browse.page_sizes") for w in get.words("browse.page_sizes")
+    )
     settings = Settings(
         database_url=get.text("sqlalchemy.url"),
         sqlite_busy_timeout=get.number("sqlite.busy_timeout", "30"),
@@ -125,7 +128,9 @@ def parse(raw: dict, environ=None) -> Settings:
 def _check_choices(settings: Settings) -> None:
     unknown = set(settings.sorts) - set(API_SORTS)
     if unknown:
-        raise SettingsError(f"browse.sorts: unknown sort(s) {sorted(unknown)}; allowed: {API_SORTS}")
+        raise SettingsError(
+            f"browse.sorts: unknown sort(s) {sorted(unknown)}; allowed: {API_SORTS}"
+        )
     if settings.default_sort not in settings.sorts:
         raise SettingsError("browse.default_sort must be one of browse.sorts")
     if settings.default_page_size not in settings.page_sizes:
@@ -182,5 +187,7 @@ class _Reader:
     def url(self, key: str, schemes: tuple[str, ...]) -> str:
         value = self.text(key)
         if urlsplit(value).scheme not in schemes:
-            raise SettingsError(f"{key}: expected a {'/'.join(schemes)} URL, got {value!r}")
+            raise SettingsError(
+                f"{key}: expected a {'/'.join(schemes)} URL, got {value!r}"
+            )
         return value

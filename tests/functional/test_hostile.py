@@ -2,6 +2,7 @@
 
 Never a 5xx, never a traceback.
 """
+
 import html
 from urllib.parse import quote
 
@@ -51,10 +52,19 @@ CASES = [
     ("/search?site=stackoverflow&q=" + "x" * 20000, 400, "longer than 500 characters"),
     ("/search?site=stackoverflow&q=a%00b", 400, "control characters"),
     ("/search?site=stackoverflow&q=%c3%28", 400, "not UTF-8"),
-    ("/search?site=stackoverflow&tagged=" + quote(";".join(f"t{i}" for i in range(200))), 400, "at most 5 tags"),
+    (
+        "/search?site=stackoverflow&tagged="
+        + quote(";".join(f"t{i}" for i in range(200))),
+        400,
+        "at most 5 tags",
+    ),
     ("/search?site=stackoverflow&q=x&fromdate=not-a-date", 400, "YYYY-MM-DD"),
     ("/search?site=stackoverflow&q=x&fromdate=2999-01-01", 400, "is in the future"),
-    ("/search?site=stackoverflow&q=x&fromdate=2021-05-01&todate=2020-05-01", 400, "before the from date"),
+    (
+        "/search?site=stackoverflow&q=x&fromdate=2021-05-01&todate=2020-05-01",
+        400,
+        "before the from date",
+    ),
     ("/search?site=stackoverflow&q=x&views=lots", 400, "whole number"),
     ("/search?site=stackoverflow&q=x&closed=perhaps", 400, "yes, no or any"),
     ("/search?site=stackoverflow&q=x&pagesize=0", 400, "pagesize"),
@@ -85,7 +95,9 @@ def test_bad_input_gets_a_clear_4xx(testapp, search_url, path, status, message):
         {"sort": "votes'; DELETE FROM questions; --"},
     ],
 )
-def test_bad_results_parameters_are_400_without_api_calls(testapp, api, search_url, params):
+def test_bad_results_parameters_are_400_without_api_calls(
+    testapp, api, search_url, params
+):
     response = testapp.get(search_url, params=params, status=400)
 
     assert "must be" in response.text
@@ -130,7 +142,11 @@ def test_sql_in_the_query_is_stored_and_shown_as_text(testapp, api):
 def test_crafted_queries_come_back_escaped_on_every_page(testapp, api, query):
     url = run_search(testapp, q=query)
 
-    pages = [testapp.get(url), testapp.get("/"), testapp.get("/search", params={"site": "x!", "q": query}, status=400)]
+    pages = [
+        testapp.get(url),
+        testapp.get("/"),
+        testapp.get("/search", params={"site": "x!", "q": query}, status=400),
+    ]
 
     for page in pages:
         assert "<script>alert" not in page.text and "<img src=x" not in page.text
@@ -145,7 +161,16 @@ def test_non_ascii_queries_round_trip(testapp, api):
 
 
 class TestSecurityHeaders:
-    @pytest.mark.parametrize("path, status", [("/", 200), ("/search", 200), ("/nowhere", 404), ("/?page=0", 400), ("/static/style.css", 200)])
+    @pytest.mark.parametrize(
+        "path, status",
+        [
+            ("/", 200),
+            ("/search", 200),
+            ("/nowhere", 404),
+            ("/?page=0", 400),
+            ("/static/style.css", 200),
+        ],
+    )
     def test_every_response_carries_the_headers(self, testapp, api, path, status):
         response = testapp.get(path, status=status)
 
@@ -158,4 +183,8 @@ class TestSecurityHeaders:
     def test_pages_have_no_inline_script(self, testapp, api, search_url):
         for path in ("/", "/search", search_url):
             text = testapp.get(path).text
-            assert "<script>" not in text and "onclick=" not in text and "style=" not in text
+            assert (
+                "<script>" not in text
+                and "onclick=" not in text
+                and "style=" not in text
+            )

@@ -1,4 +1,5 @@
 """Odd items the API really returns, shown without a 500 and without losing rows."""
+
 import html
 import re
 
@@ -12,7 +13,7 @@ def run_search(testapp, **params):
 
 def row_html(response, question_id):
     start = response.text.index(f'data-question-id="{question_id}"')
-    return html.unescape(response.text[start:response.text.index("</tr>", start)])
+    return html.unescape(response.text[start : response.text.index("</tr>", start)])
 
 
 def test_deleted_owner_shows_the_name_the_api_kept(testapp, api):
@@ -51,8 +52,9 @@ def test_migrated_question_is_shown(testapp, api):
 
 def test_titles_full_of_entities_and_non_ascii_text_show_decoded_once(testapp, api):
     api.set_question(
-        "stackoverflow", 231767,
-        title="&lt;b&gt; &quot;yield&quot; &amp;amp; ünïcödé — 日本語 &#39;x&#39; &#8364;",
+        "stackoverflow",
+        231767,
+        title="&lt;b&gt; &quot;yield&quot; &amp;amp; ünïcödé — 日本語 &#39;x&#39; &#8364;",  # noqa: E501
     )
     url = run_search(testapp, site="stackoverflow", q="yield")
 
@@ -64,7 +66,9 @@ def test_titles_full_of_entities_and_non_ascii_text_show_decoded_once(testapp, a
     assert "<b>" not in response.text
 
 
-def test_question_that_vanished_is_gone_after_the_page_is_fetched_again(testapp, api, session_factory):
+def test_question_that_vanished_is_gone_after_the_page_is_fetched_again(
+    testapp, api, session_factory
+):
     url = run_search(testapp, site="beer", q="hops")
     first = ROW.findall(testapp.get(url).text)
     api.remove_question("beer", int(first[0]))

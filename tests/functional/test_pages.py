@@ -1,4 +1,5 @@
 """Every page through the whole app (WebTest), against the API test double."""
+
 import html
 import re
 
@@ -59,13 +60,15 @@ class TestSearchList:
 
         response = testapp.get("/", params={"sort": sort, "order": "asc"})
 
-        assert response.text.count("data-search-id=\"") >= 2
+        assert response.text.count('data-search-id="') >= 2
 
     def test_list_pages(self, testapp, api):
         for word in ("python", "java", "javascript"):
             run_search(testapp, q=word)
 
-        first = testapp.get("/", params={"pagesize": 25, "sort": "query", "order": "asc"})
+        first = testapp.get(
+            "/", params={"pagesize": 25, "sort": "query", "order": "asc"}
+        )
 
         assert first.text.index(">java<") < first.text.index(">python<")
 
@@ -89,7 +92,9 @@ class TestNewSearch:
         assert [c.path for c in api.calls].count("/2.3/sites") == 1
 
     def test_submit_saves_and_redirects_to_results(self, testapp, api):
-        response = testapp.get("/search", params={"site": "stackoverflow", "q": "python"}, status=303)
+        response = testapp.get(
+            "/search", params={"site": "stackoverflow", "q": "python"}, status=303
+        )
 
         assert re.search(r"/searches/\d+$", response.headers["Location"])
         assert search_calls(api) == []
@@ -101,10 +106,16 @@ class TestNewSearch:
         assert first == second
 
     def test_different_filters_make_a_new_search(self, testapp, api):
-        assert run_search(testapp, q="python") != run_search(testapp, q="python", accepted="true")
+        assert run_search(testapp, q="python") != run_search(
+            testapp, q="python", accepted="true"
+        )
 
     def test_chosen_page_size_is_carried_to_results(self, testapp, api):
-        response = testapp.get("/search", params={"site": "stackoverflow", "q": "python", "pagesize": 50}, status=303)
+        response = testapp.get(
+            "/search",
+            params={"site": "stackoverflow", "q": "python", "pagesize": 50},
+            status=303,
+        )
 
         assert response.headers["Location"].endswith("?pagesize=50")
 
@@ -113,7 +124,9 @@ class TestNewSearch:
 
         assert "Search on beer" in testapp.get(url).text
 
-    def test_site_missing_from_the_list_is_checked_with_the_search_itself(self, testapp, api):
+    def test_site_missing_from_the_list_is_checked_with_the_search_itself(
+        self, testapp, api
+    ):
         api.fail("sites", "unavailable")
 
         url = run_search(testapp, site="beer", q="hops")
@@ -135,10 +148,24 @@ class TestNewSearch:
         [
             ({"site": "nosuchsite", "q": "x"}, "is not a Stack Exchange site"),
             ({"site": "stackoverflow"}, "type some text"),
-            ({"site": "stackoverflow", "q": "x", "fromdate": "yesterday"}, "YYYY-MM-DD"),
-            ({"site": "stackoverflow", "q": "x", "fromdate": "2020-02-01", "todate": "2020-01-01"}, "before the from date"),
+            (
+                {"site": "stackoverflow", "q": "x", "fromdate": "yesterday"},
+                "YYYY-MM-DD",
+            ),
+            (
+                {
+                    "site": "stackoverflow",
+                    "q": "x",
+                    "fromdate": "2020-02-01",
+                    "todate": "2020-01-01",
+                },
+                "before the from date",
+            ),
             ({"site": "stackoverflow", "q": "x", "answers": "-1"}, "whole number"),
-            ({"site": "stackoverflow", "q": "x", "accepted": "maybe"}, "yes, no or any"),
+            (
+                {"site": "stackoverflow", "q": "x", "accepted": "maybe"},
+                "yes, no or any",
+            ),
             ({"site": "stackoverflow", "q": "x", "user": "abc"}, "numeric user id"),
             ({"site": "stackoverflow", "tagged": "a b c d e f"}, "at most 5 tags"),
             ({"site": "stackoverflow", "q": "x", "pagesize": "7"}, "25, 50, 100"),
@@ -168,7 +195,12 @@ class TestResults:
         for pagesize in (25, 50, 100):
             shown, page = [], 1
             while True:
-                params = {"sort": sort, "order": order, "page": page, "pagesize": pagesize}
+                params = {
+                    "sort": sort,
+                    "order": order,
+                    "page": page,
+                    "pagesize": pagesize,
+                }
                 response = testapp.get(url, params=params, status=(200, 404))
                 if response.status_int == 404:
                     break
@@ -209,7 +241,11 @@ class TestResults:
     def test_jump_to_a_far_page_fetches_only_that_api_page(self, testapp, api):
         url = run_search(testapp, q="python")
 
-        response = testapp.get(url, params={"page": 5, "pagesize": 25, "sort": "creation"}, status=(200, 404))
+        response = testapp.get(
+            url,
+            params={"page": 5, "pagesize": 25, "sort": "creation"},
+            status=(200, 404),
+        )
 
         assert [c.params["page"] for c in search_calls(api)] == ["2"]
         assert response.status_int == 404 or row_ids(response)
@@ -267,7 +303,9 @@ class TestResults:
             ({"order": "up"}, "asc or desc"),
         ],
     )
-    def test_bad_browse_parameters_are_400_naming_allowed_values(self, testapp, api, params, allowed):
+    def test_bad_browse_parameters_are_400_naming_allowed_values(
+        self, testapp, api, params, allowed
+    ):
         url = run_search(testapp, q="python")
 
         response = testapp.get(url, params=params, status=400)

@@ -3,6 +3,7 @@
 Configured only through the STACKWATCH_* variables, served by waitress on a
 free port, talking to the API test double and a real Redis.
 """
+
 import http.client
 import os
 import re
@@ -31,8 +32,11 @@ class Served:
 
     def start(self):
         self.process = subprocess.Popen(
-            [BIN / "pserve", "production.ini"], cwd=ROOT, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [BIN / "pserve", "production.ini"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -67,8 +71,13 @@ def served(database_url, session_factory, api, redis_url):
         STACKWATCH_HTTP_PORT=str(port),
         STACKWATCH_WS_PORT=str(free_port()),
     )
-    subprocess.run([BIN / "stackwatch-initdb", "production.ini"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [BIN / "stackwatch-initdb", "production.ini"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     server = Served(env, port).start()
     yield server
     if server.process.poll() is None:

@@ -1,4 +1,5 @@
 """Two processes writing at once: no "database is locked", no duplicate rows."""
+
 import json
 import multiprocessing
 import os
@@ -25,11 +26,20 @@ def _items():
 
 def _seed(session_factory, count):
     with write_session(session_factory) as session:
-        session.add(Site(api_name="stackoverflow", name="Stack Overflow",
-                         site_url="https://stackoverflow.com", fetched_at=datetime(2026, 1, 1)))
+        session.add(
+            Site(
+                api_name="stackoverflow",
+                name="Stack Overflow",
+                site_url="https://stackoverflow.com",
+                fetched_at=datetime(2026, 1, 1),
+            )
+        )
     with session_factory() as session:
         site = session.scalar(select(Site))
-    return [searches.save_search(session_factory, site, {"q": f"query {n}"}) for n in range(count)]
+    return [
+        searches.save_search(session_factory, site, {"q": f"query {n}"})
+        for n in range(count)
+    ]
 
 
 def _writer(database_url, search_ids, sort, seconds, start, errors, writes):
@@ -41,10 +51,18 @@ def _writer(database_url, search_ids, sort, seconds, start, errors, writes):
     deadline = time.monotonic() + seconds
     n = 0
     while time.monotonic() < deadline:
-        page = items[(n * 37) % 600:(n * 37) % 600 + 100]
+        page = items[(n * 37) % 600 : (n * 37) % 600 + 100]
         try:
             with write_session(session_factory) as session:
-                results.store_page(session, search_ids[n % len(search_ids)], sort, "desc", 1, page, True)
+                results.store_page(
+                    session,
+                    search_ids[n % len(search_ids)],
+                    sort,
+                    "desc",
+                    1,
+                    page,
+                    True,
+                )
             with session_factory() as session:
                 session.scalar(select(func.count(Question.question_id)))
             writes.value += 1
@@ -61,7 +79,10 @@ def _run_writers(database_url, search_ids, seconds):
     start, errors = context.Barrier(2), context.Queue()
     writes = [context.Value("i", 0), context.Value("i", 0)]
     workers = [
-        context.Process(target=_writer, args=(database_url, search_ids, sort, seconds, start, errors, count))
+        context.Process(
+            target=_writer,
+            args=(database_url, search_ids, sort, seconds, start, errors, count),
+        )
         for sort, count in zip(("activity", "votes"), writes)
     ]
     for worker in workers:
@@ -89,7 +110,9 @@ def test_sqlite_web_app_and_refresher_write_together_without_locking(
     print(f"soak: {SOAK_SECONDS:.0f} s, writes per process {writes}")
 
 
-def test_same_questions_stored_by_two_processes_at_once_are_one_row_each(database_url, session_factory):
+def test_same_questions_stored_by_two_processes_at_once_are_one_row_each(
+    database_url, session_factory
+):
     search_ids = _seed(session_factory, 2)
 
     errors, writes, exit_codes = _run_writers(database_url, search_ids, 5)

@@ -2,7 +2,9 @@
 
 
 def test_routes_are_the_expected_ones(app):
-    mapper = app.registry.getUtility(__import__("pyramid.interfaces").interfaces.IRoutesMapper)
+    mapper = app.registry.getUtility(
+        __import__("pyramid.interfaces").interfaces.IRoutesMapper
+    )
 
     routes = {route.name: route.pattern for route in mapper.get_routes()}
 

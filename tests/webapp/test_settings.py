@@ -1,4 +1,5 @@
 """Reading the ini once: types, choices and environment overrides."""
+
 import pytest
 from pyramid.paster import get_appsettings
 
@@ -43,7 +44,10 @@ def test_environment_overrides_the_ini(raw):
 
 def test_http_port_comes_from_the_environment_when_set():
     assert stackwatch_settings.http_port("6543", environ={}) == 6543
-    assert stackwatch_settings.http_port("6543", environ={"STACKWATCH_HTTP_PORT": "8080"}) == 8080
+    assert (
+        stackwatch_settings.http_port("6543", environ={"STACKWATCH_HTTP_PORT": "8080"})
+        == 8080
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,5 +71,7 @@ def test_bad_values_are_named(raw, key, value, message):
 def test_missing_value_is_named(raw):
     del raw["notifier.port"]
 
-    with pytest.raises(stackwatch_settings.SettingsError, match="notifier.port: missing"):
+    with pytest.raises(
+        stackwatch_settings.SettingsError, match="notifier.port: missing"
+    ):
         stackwatch_settings.parse(raw, environ={})

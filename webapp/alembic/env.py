@@ -1,4 +1,5 @@
 """Alembic environment: migrates the database named by the caller's config."""
+
 from alembic import context
 
 from webapp.models import Base, get_engine
@@ -8,7 +9,9 @@ target_metadata = Base.metadata
 
 
 def run_migrations_online():
-    engine = config.attributes.get("engine") or get_engine(config.get_main_option("sqlalchemy.url"))
+    engine = config.attributes.get("engine") or get_engine(
+        config.get_main_option("sqlalchemy.url")
+    )
     with engine.connect() as connection:
         context.configure(
             connection=connection,

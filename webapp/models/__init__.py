@@ -4,9 +4,10 @@
 as ``request.dbsession``; the daemons use :func:`get_engine` and
 :func:`get_session_factory` directly.
 """
+
+import zope.sqlalchemy
 from sqlalchemy import engine_from_config, event
 from sqlalchemy.orm import configure_mappers, sessionmaker
-import zope.sqlalchemy
 
 from .api_state import APIBackoff, APIQuota  # noqa: F401
 from .meta import Base  # noqa: F401
@@ -20,7 +21,9 @@ configure_mappers()
 
 def get_engine(database_url: str, busy_timeout: float = 30.0, **options):
     """Create the engine, with SQLite set up for concurrent writers."""
-    engine = engine_from_config({"sqlalchemy.url": database_url, **options}, prefix="sqlalchemy.")
+    engine = engine_from_config(
+        {"sqlalchemy.url": database_url, **options}, prefix="sqlalchemy."
+    )
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout)
     return engine

@@ -22,7 +22,9 @@ class Owner(Base):
     __tablename__ = "owners"
 
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False
+    )
     display_name: Mapped[str] = mapped_column(String(200))
     user_type: Mapped[str] = mapped_column(String(30))
     reputation: Mapped[int | None] = mapped_column(Integer)
@@ -46,7 +48,9 @@ class Question(Base):
     )
 
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
-    question_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    question_id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False
+    )
     title: Mapped[str] = mapped_column(Text)
     link: Mapped[str] = mapped_column(String(1000))
     score: Mapped[int] = mapped_column(Integer)

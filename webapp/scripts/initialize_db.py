@@ -5,6 +5,7 @@ that is up to date is left as it is.  It also creates the folders that the
 supervised stack writes to: ``var/log/`` beside the ini (supervisord.conf
 logs there, and supervisord will not start without it) and ``redis.dir``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,11 @@ def alembic_config(database_url: str, engine=None) -> Config:
 def migrate(database_url: str, busy_timeout: float = 30.0) -> None:
     """Bring the database at ``database_url`` to the newest revision."""
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+    if url.get_backend_name() == "sqlite" and url.database not in (
+        None,
+        "",
+        ":memory:",
+    ):
         # A fresh clone has no var/ yet.
         os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
     engine = get_engine(database_url, busy_timeout)
@@ -49,7 +54,7 @@ def migrate(database_url: str, busy_timeout: float = 30.0) -> None:
 
 
 def create_runtime_dirs(here: str, settings: stackwatch_settings.Settings) -> None:
-    """Create ``var/log`` under ``here`` (the ini's folder) and the Redis data folder."""
+    """Create ``var/log`` under ``here`` (the ini's folder) and Redis's data folder."""
     for path in (os.path.join(here, LOG_DIR), settings.redis_dir):
         os.makedirs(path, exist_ok=True)
 
@@ -67,7 +72,10 @@ def main(argv=None) -> int:
         print(f"stackwatch-initdb: {exc}", file=sys.stderr)
         return 2
     create_runtime_dirs(raw.global_conf["here"], settings)
-    log.info("migrating %s", make_url(settings.database_url).render_as_string(hide_password=True))
+    log.info(
+        "migrating %s",
+        make_url(settings.database_url).render_as_string(hide_password=True),
+    )
     migrate(settings.database_url, settings.sqlite_busy_timeout)
     log.info("database is up to date")
     return 0

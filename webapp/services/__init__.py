@@ -1,4 +1,5 @@
 """Work that needs no request: the API client, storage, searches and results."""
+
 from .api_state import DatabaseState, RedisState
 from .redis_link import RedisLink
 from .stackexchange import client_from_settings

@@ -7,6 +7,7 @@ each call runs in a short transaction of its own so that it never holds a
 lock while the API is being called.  :class:`RedisState` keeps the backoffs
 in Redis, with this database as its fallback.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,7 +35,7 @@ def utcnow() -> datetime:
 
 
 class DatabaseState:
-    """Shares backoffs and the quota through the ``api_backoff``/``api_quota`` tables."""
+    """Shares backoffs and the quota through two tables of the database."""
 
     def __init__(self, session_factory: sessionmaker[Session]):
         self._session_factory = session_factory
@@ -57,7 +58,10 @@ class DatabaseState:
 
     def record_quota(self, caller: str, quota_max: int, remaining: int) -> None:
         values = dict(
-            caller=caller, quota_max=quota_max, quota_remaining=remaining, reported_at=utcnow()
+            caller=caller,
+            quota_max=quota_max,
+            quota_remaining=remaining,
+            reported_at=utcnow(),
         )
         try:
             with write_session(self._session_factory) as session:
@@ -75,7 +79,9 @@ class DatabaseState:
         """Every backoff that still holds at ``now``, by method."""
         with self._session_factory() as session:
             rows = session.execute(
-                select(APIBackoff.method, APIBackoff.not_before).where(APIBackoff.not_before > now)
+                select(APIBackoff.method, APIBackoff.not_before).where(
+                    APIBackoff.not_before > now
+                )
             )
             return dict(rows.all())
 
@@ -129,7 +135,9 @@ class RedisState:
     def _refill(self) -> None:
         outages = self._link.outages
         backoffs = self._database.backoffs_after(time.time())
-        done = self._link.run(lambda r: _raise_backoffs(r, self.KEY, backoffs), _UNREACHABLE)
+        done = self._link.run(
+            lambda r: _raise_backoffs(r, self.KEY, backoffs), _UNREACHABLE
+        )
         if done is not _UNREACHABLE:
             self._synced_outages = outages
 

@@ -10,6 +10,7 @@ database.
 
 The web app and the refresher both store through :func:`store_page`.
 """
+
 from __future__ import annotations
 
 import html
@@ -97,7 +98,9 @@ def ensure_rows(
         if search is None:
             raise SearchNotFoundError(search_id)
         site, params = search.site.api_name, api_params(search_params(search))
-        missing = _missing_pages(session, search_id, sort, order, api_pages_for(page, pagesize))
+        missing = _missing_pages(
+            session, search_id, sort, order, api_pages_for(page, pagesize)
+        )
 
     outcome = FetchOutcome()
     for api_page in missing:
@@ -108,14 +111,24 @@ def ensure_rows(
             break
         outcome.calls += 1
         with write_session(session_factory) as session:
-            store_page(session, search_id, sort, order, api_page, response.items, response.has_more)
+            store_page(
+                session,
+                search_id,
+                sort,
+                order,
+                api_page,
+                response.items,
+                response.has_more,
+            )
         if not response.has_more:
             break
     _mark_viewed(session_factory, search_id)
     return outcome
 
 
-def _missing_pages(session: Session, search_id: int, sort: str, order: str, wanted: range) -> list[int]:
+def _missing_pages(
+    session: Session, search_id: int, sort: str, order: str, wanted: range
+) -> list[int]:
     stored = dict(
         session.execute(
             select(ResultPage.api_page, ResultPage.has_more).where(
@@ -159,12 +172,22 @@ def store_page(
     if has_more and not items:
         # The API has been seen to promise more and send nothing; paging on
         # would loop, so this page is taken as the end.
-        log.warning("search %s: empty page %s with has_more, taken as the end", search_id, api_page)
+        log.warning(
+            "search %s: empty page %s with has_more, taken as the end",
+            search_id,
+            api_page,
+        )
         has_more = False
 
     report = store_questions(session, search.site_id, items, now)
     key = dict(search_id=search_id, sort=sort, sort_order=order)
-    upsert(session, SearchOrdering, dict(key, total=None, created_at=now), list(key), update=[])
+    upsert(
+        session,
+        SearchOrdering,
+        dict(key, total=None, created_at=now),
+        list(key),
+        update=[],
+    )
     first = (api_page - 1) * API_PAGE
     session.execute(
         delete(SearchResult).where(
@@ -176,13 +199,21 @@ def store_page(
         )
     )
     rows = [
-        dict(key, position=first + i, site_id=search.site_id, question_id=item["question_id"], added_at=now)
+        dict(
+            key,
+            position=first + i,
+            site_id=search.site_id,
+            question_id=item["question_id"],
+            added_at=now,
+        )
         for i, item in enumerate(items)
     ]
     if rows:
         session.execute(SearchResult.__table__.insert(), rows)
 
-    page_values = dict(key, api_page=api_page, item_count=len(items), has_more=has_more, fetched_at=now)
+    page_values = dict(
+        key, api_page=api_page, item_count=len(items), has_more=has_more, fetched_at=now
+    )
     upsert(session, ResultPage, page_values, [*key, "api_page"])
     _update_totals(session, search, sort, order, api_page, len(items), has_more)
     return report
@@ -230,7 +261,9 @@ def store_questions(
     before = {
         q.question_id: q
         for q in session.scalars(
-            select(Question).where(Question.site_id == site_id, Question.question_id.in_(ids))
+            select(Question).where(
+                Question.site_id == site_id, Question.question_id.in_(ids)
+            )
         )
     }
     _store_owners(session, site_id, items)
@@ -241,7 +274,12 @@ def store_questions(
         old = before.get(row["question_id"])
         if old is None:
             report.inserted.add(row["question_id"])
-            row.update(first_seen_at=now, changed_at=None, previous_score=None, previous_answer_count=None)
+            row.update(
+                first_seen_at=now,
+                changed_at=None,
+                previous_score=None,
+                previous_answer_count=None,
+            )
         elif any(getattr(old, name) != row[name] for name in WATCHED_FIELDS):
             report.changed.add(row["question_id"])
             row.update(
@@ -280,7 +318,9 @@ def _question_row(site_id: int, item: dict[str, Any], now: datetime) -> dict[str
         is_answered=bool(item.get("is_answered", False)),
         accepted_answer_id=item.get("accepted_answer_id"),
         closed_date=item.get("closed_date"),
-        closed_reason=html.unescape(item["closed_reason"]) if item.get("closed_reason") else None,
+        closed_reason=html.unescape(item["closed_reason"])
+        if item.get("closed_reason")
+        else None,
         creation_date=item.get("creation_date", 0),
         last_activity_date=item.get("last_activity_date", item.get("creation_date", 0)),
         last_edit_date=item.get("last_edit_date"),
@@ -299,7 +339,9 @@ def _store_owners(session: Session, site_id: int, items: list[dict[str, Any]]) -
         owners[owner["user_id"]] = dict(
             site_id=site_id,
             user_id=owner["user_id"],
-            display_name=html.unescape(owner.get("display_name") or f"user{owner['user_id']}"),
+            display_name=html.unescape(
+                owner.get("display_name") or f"user{owner['user_id']}"
+            ),
             user_type=owner.get("user_type", "registered"),
             reputation=owner.get("reputation"),
             link=owner.get("link"),
@@ -309,18 +351,37 @@ def _store_owners(session: Session, site_id: int, items: list[dict[str, Any]]) -
 
 def _store_tags(session: Session, site_id: int, items: list[dict[str, Any]]) -> None:
     names = {tag for item in items for tag in item.get("tags", [])}
-    upsert(session, Tag, [dict(site_id=site_id, name=n) for n in sorted(names)], ["site_id", "name"], update=[])
-    tag_ids = dict(
-        session.execute(select(Tag.name, Tag.id).where(Tag.site_id == site_id, Tag.name.in_(names))).all()
-    ) if names else {}
+    upsert(
+        session,
+        Tag,
+        [dict(site_id=site_id, name=n) for n in sorted(names)],
+        ["site_id", "name"],
+        update=[],
+    )
+    tag_ids = (
+        dict(
+            session.execute(
+                select(Tag.name, Tag.id).where(
+                    Tag.site_id == site_id, Tag.name.in_(names)
+                )
+            ).all()
+        )
+        if names
+        else {}
+    )
 
     ids = [item["question_id"] for item in items]
     session.execute(
-        delete(QuestionTag).where(QuestionTag.site_id == site_id, QuestionTag.question_id.in_(ids))
+        delete(QuestionTag).where(
+            QuestionTag.site_id == site_id, QuestionTag.question_id.in_(ids)
+        )
     )
     links = {
         (item["question_id"], tag_ids[tag]): dict(
-            site_id=site_id, question_id=item["question_id"], tag_id=tag_ids[tag], position=i
+            site_id=site_id,
+            question_id=item["question_id"],
+            tag_id=tag_ids[tag],
+            position=i,
         )
         for item in items
         for i, tag in enumerate(item.get("tags", []))
@@ -375,12 +436,16 @@ def _preload_tags(session: Session, questions: list[Question]) -> None:
         question.preloaded_tag_names = names[question.question_id]
 
 
-def ordering_state(session: Session, search_id: int, sort: str, order: str) -> tuple[int | None, int]:
+def ordering_state(
+    session: Session, search_id: int, sort: str, order: str
+) -> tuple[int | None, int]:
     """(total rows if the end is known, rows stored) for one ordering."""
     ordering = session.get(SearchOrdering, (search_id, sort, order))
     stored = session.scalar(
         select(func.count()).where(
-            SearchResult.search_id == search_id, SearchResult.sort == sort, SearchResult.order == order
+            SearchResult.search_id == search_id,
+            SearchResult.sort == sort,
+            SearchResult.order == order,
         )
     )
     return (ordering.total if ordering else None), stored or 0

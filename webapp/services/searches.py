@@ -5,6 +5,7 @@ Parameters are normalised (whitespace collapsed, tags lower-cased and sorted,
 booleans and numbers in one spelling, dates as ISO days) and serialised to a
 canonical JSON key, so the same search typed twice is stored once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,14 @@ from .storage import upsert, write_session
 MAX_TEXT = 500
 MAX_TAGS = 5
 _TAG = re.compile(r"^[a-z0-9][a-z0-9+#.\-]{0,34}$")
-_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_BOOLEANS = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "0": False,
+}
 
 
 class InvalidSearchError(ValueError):
@@ -76,10 +84,16 @@ def normalize(raw: Mapping[str, str]) -> dict[str, Any]:
             params[spec.name] = _NORMALIZERS[spec.kind](spec.name, value)
     params = {k: v for k, v in params.items() if v not in (None, "", [])}
 
-    if "fromdate" in params and "todate" in params and params["fromdate"] > params["todate"]:
+    if (
+        "fromdate" in params
+        and "todate" in params
+        and params["fromdate"] > params["todate"]
+    ):
         raise InvalidSearchError("todate", "must not be before the from date")
     if "nottagged" in params and len(params) == 1:
-        raise InvalidSearchError("nottagged", "needs at least one other filter or some text")
+        raise InvalidSearchError(
+            "nottagged", "needs at least one other filter or some text"
+        )
     if not params:
         raise InvalidSearchError("q", "type some text or choose at least one filter")
     return params
@@ -134,7 +148,13 @@ def save_search(
             last_run_at=now,
             row_count=0,
         )
-        upsert(session, SavedSearch, values, ["site_id", "params_hash"], update=["last_run_at"])
+        upsert(
+            session,
+            SavedSearch,
+            values,
+            ["site_id", "params_hash"],
+            update=["last_run_at"],
+        )
         found = select(SavedSearch.id).where(
             SavedSearch.site_id == site.id, SavedSearch.params_hash == digest
         )

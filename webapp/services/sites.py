@@ -4,6 +4,7 @@ The list changes a few times a year, so it is fetched when it is missing or
 older than ``stackexchange.sites_ttl``; if the API cannot be reached the
 stored list is used as it is.
 """
+
 from __future__ import annotations
 
 import html

@@ -8,6 +8,7 @@ that many seconds have passed (shared between processes through a
 :class:`ClientState`), anonymous callers do not ask past page 25, and every
 call reports the quota left.  The web app and the refresher both use it.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -91,7 +92,9 @@ class BackoffError(StackExchangeError):
         self.method = method
         self.not_before = not_before
         self.retry_after = max(0.0, not_before - time.time())
-        super().__init__(f"{method} may not be called for {self.retry_after:.0f} s (API backoff)")
+        super().__init__(
+            f"{method} may not be called for {self.retry_after:.0f} s (API backoff)"
+        )
 
 
 class PageLimitError(StackExchangeError):
@@ -153,7 +156,9 @@ class MemoryState:
 # A transport takes (url, headers, connect_timeout, read_timeout,
 # total_timeout) and returns (status, headers, body).  Unit tests hand the
 # client a fake one; everything else uses _http_get.
-Transport = Callable[[str, dict[str, str], float, float, float], tuple[int, dict[str, str], bytes]]
+Transport = Callable[
+    [str, dict[str, str], float, float, float], tuple[int, dict[str, str], bytes]
+]
 
 
 def method_key(path: str) -> str:
@@ -226,7 +231,9 @@ class StackExchangeClient:
                 break
         return items
 
-    def get(self, path: str, params: dict[str, Any], wait: float | None = None) -> Response:
+    def get(
+        self, path: str, params: dict[str, Any], wait: float | None = None
+    ) -> Response:
         """Call one read method and return its decoded wrapper.
 
         Raises:
@@ -278,10 +285,16 @@ class StackExchangeClient:
         self.calls += 1
         try:
             return self.transport(
-                url, headers, self.connect_timeout, self.read_timeout, self.total_timeout
+                url,
+                headers,
+                self.connect_timeout,
+                self.read_timeout,
+                self.total_timeout,
             )
         except TimeoutError as exc:
-            raise APITimeoutError("the Stack Exchange API did not answer in time") from exc
+            raise APITimeoutError(
+                "the Stack Exchange API did not answer in time"
+            ) from exc
         except (OSError, http.client.HTTPException) as exc:
             # The URL carries the key, so only the error's type is reported.
             raise UpstreamError(
@@ -294,7 +307,9 @@ class StackExchangeClient:
             self.state.set_not_before(method, time.time() + response.backoff)
         if response.quota_remaining is not None and response.quota_max is not None:
             caller = "key" if self.key else "anonymous"
-            self.state.record_quota(caller, response.quota_max, response.quota_remaining)
+            self.state.record_quota(
+                caller, response.quota_max, response.quota_remaining
+            )
 
     def _remember_throttle(self, method: str, payload: dict[str, Any]) -> None:
         # A throttle with a stated wait blocks the method for that long, so
@@ -324,14 +339,20 @@ def _decode(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]
         elif encoding == "deflate":
             body = _inflate(body)
     except (OSError, EOFError, zlib.error) as exc:
-        raise UpstreamError(f"the API sent a damaged compressed body (HTTP {status})") from exc
+        raise UpstreamError(
+            f"the API sent a damaged compressed body (HTTP {status})"
+        ) from exc
 
     try:
         payload = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise UpstreamError(f"the API sent something that is not JSON (HTTP {status})") from exc
+        raise UpstreamError(
+            f"the API sent something that is not JSON (HTTP {status})"
+        ) from exc
     if not isinstance(payload, dict):
-        raise UpstreamError(f"the API sent JSON that is not its wrapper (HTTP {status})")
+        raise UpstreamError(
+            f"the API sent JSON that is not its wrapper (HTTP {status})"
+        )
     return payload
 
 
@@ -379,7 +400,9 @@ def _http_get(
     deadline = time.monotonic() + total_timeout
     parts = urlsplit(url)
     connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        http.client.HTTPSConnection
+        if parts.scheme == "https"
+        else http.client.HTTPConnection
     )
     connection = connection_class(parts.netloc, timeout=connect_timeout)
     try:
@@ -415,7 +438,9 @@ def _read_until(
         chunks.append(chunk)
 
 
-def client_from_settings(settings, state: ClientState, **overrides: Any) -> StackExchangeClient:
+def client_from_settings(
+    settings, state: ClientState, **overrides: Any
+) -> StackExchangeClient:
     """The client configured by the ini's ``stackexchange.*`` values."""
     options = dict(
         key=settings.api_key,

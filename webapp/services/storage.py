@@ -7,6 +7,7 @@ on the busy timeout instead of failing with "database is locked"; on
 PostgreSQL, rows are upserted with ``ON CONFLICT`` so two processes storing
 the same question leave one row.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

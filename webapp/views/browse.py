@@ -1,4 +1,5 @@
 """Reading and checking the paging and sorting parameters of list pages."""
+
 from dataclasses import dataclass
 from math import ceil
 
@@ -29,7 +30,9 @@ class Browse:
 
     def query(self, **changes) -> dict:
         """These parameters as a query string dict, with some changed."""
-        values = dict(page=self.page, pagesize=self.pagesize, sort=self.sort, order=self.order)
+        values = dict(
+            page=self.page, pagesize=self.pagesize, sort=self.sort, order=self.order
+        )
         values.update(changes)
         return values
 
@@ -44,10 +47,16 @@ def single(params, name: str, default: str | None = None) -> str | None:
     return values[0]
 
 
-def parse_browse(params, page_sizes, default_size, sorts, default_sort, default_order) -> Browse:
-    """Read page, pagesize, sort and order, or raise a 400 that lists what is allowed."""
+def parse_browse(
+    params, page_sizes, default_size, sorts, default_sort, default_order
+) -> Browse:
+    """Read page, pagesize, sort and order, or raise a 400 listing what is allowed."""
     page_text = single(params, "page", "1")
-    if not page_text.isdigit() or len(page_text) > 6 or not 1 <= int(page_text) <= MAX_PAGE:
+    if (
+        not page_text.isdigit()
+        or len(page_text) > 6
+        or not 1 <= int(page_text) <= MAX_PAGE
+    ):
         raise BadParameter("page", f"must be a whole number from 1 to {MAX_PAGE}")
 
     size_text = single(params, "pagesize", str(default_size))

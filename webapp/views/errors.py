@@ -1,4 +1,5 @@
 """Error pages: every failure is a page that says what happened, never a traceback."""
+
 import logging
 
 from pyramid.httpexceptions import HTTPError
@@ -31,7 +32,11 @@ def http_error(exc, request):
 @exception_view_config(Exception, renderer="errors/error.mako")
 def server_error(exc, request):
     # The raw path: the decoded one may be what failed.
-    log.exception("error while serving %s %r", request.method, request.environ.get("PATH_INFO", "")[:200])
+    log.exception(
+        "error while serving %s %r",
+        request.method,
+        request.environ.get("PATH_INFO", "")[:200],
+    )
     request.response.status_int = 500
     return dict(
         title="Something went wrong",

@@ -1,4 +1,5 @@
 """The results of one saved search, paged and sorted."""
+
 from datetime import datetime, timezone
 
 from pyramid.view import view_config
@@ -13,7 +14,11 @@ from .browse import ExplainedNotFound, Pager, api_quota, parse_browse
 READ_ONLY = ("GET", "HEAD")
 
 
-@view_config(route_name="search.results", renderer="searches/results.mako", request_method=READ_ONLY)
+@view_config(
+    route_name="search.results",
+    renderer="searches/results.mako",
+    request_method=READ_ONLY,
+)
 def search_results(request):
     settings = request.registry.stackwatch
     search_id = _search_id(request)
@@ -43,7 +48,12 @@ def search_results(request):
 
     search = request.dbsession.get(SavedSearch, search_id)
     rows = results_service.read_rows(
-        request.dbsession, search_id, browse.sort, browse.order, browse.page, browse.pagesize
+        request.dbsession,
+        search_id,
+        browse.sort,
+        browse.order,
+        browse.page,
+        browse.pagesize,
     )
     total, stored = results_service.ordering_state(
         request.dbsession, search_id, browse.sort, browse.order
@@ -51,7 +61,8 @@ def search_results(request):
     pager = Pager(browse.page, browse.pagesize, total, more=total is None)
     if total is not None and browse.page > (pager.last or 1) and outcome.error is None:
         raise ExplainedNotFound(
-            f"This search has {total} results: page {browse.page} is past its last page, {pager.last}."
+            f"This search has {total} results: page {browse.page} is past "
+            f"its last page, {pager.last}."
         )
     # Rows are marked with what the search's last refresh recorded.
     last_refresh = latest_refreshes(request.dbsession, [search_id]).get(search_id)
@@ -94,17 +105,23 @@ def _problem(error):
     if error is None:
         return None
     retry = _retry_after(error)
-    when = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() + retry, timezone.utc)
+    when = datetime.fromtimestamp(
+        datetime.now(timezone.utc).timestamp() + retry, timezone.utc
+    )
     retry_text = f"Try again in {retry} s (after {when:%H:%M:%S} UTC)."
     if isinstance(error, se.PageLimitError):
         return (
-            "Stack Exchange serves the first 2,500 results of a search (25 pages of 100) "
+            "Stack Exchange serves the first 2,500 results of a search "
+            "(25 pages of 100) "
             "to callers without an app key. Set stackexchange.key to read further."
         )
     if isinstance(error, se.BackoffError):
         return f"Stack Exchange asked StackWatch to slow down. {retry_text}"
     if isinstance(error, se.ThrottleError):
-        return f"Stack Exchange refused the request: too many requests ({error.message}). {retry_text}"
+        return (
+            "Stack Exchange refused the request: too many requests "
+            f"({error.message}). {retry_text}"
+        )
     if isinstance(error, se.APITimeoutError):
         return f"Stack Exchange did not answer in time. {retry_text}"
     if isinstance(error, se.UnavailableError):
@@ -112,5 +129,7 @@ def _problem(error):
     if isinstance(error, se.BadParameterError):
         return f"Stack Exchange rejected this search: {error.message}"
     if isinstance(error, se.APIError):
-        return f"Stack Exchange answered with an error ({error.error_name}). {retry_text}"
+        return (
+            f"Stack Exchange answered with an error ({error.error_name}). {retry_text}"
+        )
     return f"Stack Exchange could not be reached: {error}. {retry_text}"

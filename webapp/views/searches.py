@@ -1,11 +1,12 @@
 """The list of saved searches and the new-search form."""
+
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 from sqlalchemy import func, select
 
 from ..models import SavedSearch, Site
-from ..services import searches as searches_service
 from ..services import results as results_service
+from ..services import searches as searches_service
 from ..services import sites as sites_service
 from ..services import stackexchange as se
 from ..services.refresh import latest_refreshes
@@ -23,7 +24,9 @@ LIST_COLUMNS = {
 READ_ONLY = ("GET", "HEAD")
 
 
-@view_config(route_name="searches.list", renderer="searches/list.mako", request_method=READ_ONLY)
+@view_config(
+    route_name="searches.list", renderer="searches/list.mako", request_method=READ_ONLY
+)
 def search_list(request):
     settings = request.registry.stackwatch
     browse = parse_browse(
@@ -57,19 +60,29 @@ def search_list(request):
     )
 
 
-@view_config(route_name="search.new", renderer="search/new.mako", request_method=READ_ONLY)
+@view_config(
+    route_name="search.new", renderer="search/new.mako", request_method=READ_ONLY
+)
 def search_new(request):
     """The form; submitted (any parameter given), saves the search and redirects."""
     settings = request.registry.stackwatch
     session_factory = request.registry["dbsession_factory"]
-    submitted = any(name in request.GET for name in ("site", *searches_service.FILTER_NAMES))
-    sites_error = sites_service.refresh_sites(session_factory, request.se_client, settings.sites_ttl)
+    submitted = any(
+        name in request.GET for name in ("site", *searches_service.FILTER_NAMES)
+    )
+    sites_error = sites_service.refresh_sites(
+        session_factory, request.se_client, settings.sites_ttl
+    )
 
-    form = {name: single(request.GET, name, "") for name in searches_service.FILTER_NAMES}
+    form = {
+        name: single(request.GET, name, "") for name in searches_service.FILTER_NAMES
+    }
     form["site"] = single(request.GET, "site", settings.default_site)
     pagesize = single(request.GET, "pagesize", str(settings.default_page_size))
     if not pagesize.isdigit() or int(pagesize) not in settings.page_sizes:
-        raise BadParameter("pagesize", f"must be one of {', '.join(map(str, settings.page_sizes))}")
+        raise BadParameter(
+            "pagesize", f"must be one of {', '.join(map(str, settings.page_sizes))}"
+        )
 
     error = None
     if submitted:
@@ -79,8 +92,14 @@ def search_new(request):
             error = exc
             request.response.status_int = 400
         else:
-            query = {} if int(pagesize) == settings.default_page_size else {"pagesize": pagesize}
-            return HTTPSeeOther(request.route_url("search.results", id=search_id, _query=query))
+            query = (
+                {}
+                if int(pagesize) == settings.default_page_size
+                else {"pagesize": pagesize}
+            )
+            return HTTPSeeOther(
+                request.route_url("search.results", id=search_id, _query=query)
+            )
 
     with session_factory() as session:
         sites = [(s.api_name, s.name) for s in sites_service.list_sites(session)]
@@ -100,7 +119,9 @@ def _save(request, form) -> int:
     params = searches_service.normalize(form)
     name = (form["site"] or "").strip().lower()
     if not sites_service.SITE_NAME.match(name):
-        raise searches_service.InvalidSearchError("site", "is not a Stack Exchange site name")
+        raise searches_service.InvalidSearchError(
+            "site", "is not a Stack Exchange site name"
+        )
     session_factory = request.registry["dbsession_factory"]
     with session_factory() as session:
         site = sites_service.find_site(session, name)
@@ -114,8 +135,13 @@ def _save(request, form) -> int:
         settings = request.registry.stackwatch
         with write_session(session_factory) as session:
             results_service.store_page(
-                session, search_id, settings.default_sort, settings.default_order,
-                1, first_page.items, first_page.has_more,
+                session,
+                search_id,
+                settings.default_sort,
+                settings.default_order,
+                1,
+                first_page.items,
+                first_page.has_more,
             )
     return search_id
 

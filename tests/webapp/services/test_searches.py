@@ -1,4 +1,5 @@
 """Normalising and saving searches."""
+
 import pytest
 
 from webapp.services import searches
@@ -7,13 +8,23 @@ from webapp.services import searches
 class TestNormalize:
     def test_whitespace_tags_and_booleans_have_one_spelling(self):
         params = searches.normalize(
-            {"q": "  python   lists ", "tagged": "Python;pandas  numpy", "accepted": "yes"}
+            {
+                "q": "  python   lists ",
+                "tagged": "Python;pandas  numpy",
+                "accepted": "yes",
+            }
         )
 
-        assert params == {"q": "python lists", "tagged": ["numpy", "pandas", "python"], "accepted": True}
+        assert params == {
+            "q": "python lists",
+            "tagged": ["numpy", "pandas", "python"],
+            "accepted": True,
+        }
 
     def test_empty_values_are_dropped(self):
-        assert searches.normalize({"q": "x", "title": " ", "closed": "", "views": ""}) == {"q": "x"}
+        assert searches.normalize(
+            {"q": "x", "title": " ", "closed": "", "views": ""}
+        ) == {"q": "x"}
 
     def test_same_search_has_the_same_key(self):
         first = searches.normalize({"q": "a  b", "tagged": "y;x"})
@@ -22,7 +33,9 @@ class TestNormalize:
         assert searches.params_key(first) == searches.params_key(second)
 
     def test_dates_become_epoch_seconds_for_the_api(self):
-        params = searches.normalize({"q": "x", "fromdate": "2020-01-01", "todate": "2020-01-01"})
+        params = searches.normalize(
+            {"q": "x", "fromdate": "2020-01-01", "todate": "2020-01-01"}
+        )
 
         converted = searches.api_params(params)
 
@@ -52,6 +65,8 @@ class TestNormalize:
 
 
 def test_describe_lists_filters_other_than_the_text():
-    params = searches.normalize({"q": "x", "tagged": "b a", "closed": "no", "answers": "2"})
+    params = searches.normalize(
+        {"q": "x", "tagged": "b a", "closed": "no", "answers": "2"}
+    )
 
     assert searches.describe(params) == "Tagged: a, b; Closed: no; At least answers: 2"

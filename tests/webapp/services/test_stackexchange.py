@@ -1,4 +1,5 @@
 """Unit tests of the Stack Exchange client, on a fake transport."""
+
 import gzip
 import json
 import logging
@@ -8,8 +9,12 @@ import pytest
 
 from webapp.services import stackexchange as se
 
-WRAPPER = {"items": [{"question_id": 1, "title": "a &amp; b"}], "has_more": True,
-           "quota_max": 300, "quota_remaining": 297}
+WRAPPER = {
+    "items": [{"question_id": 1, "title": "a &amp; b"}],
+    "has_more": True,
+    "quota_max": 300,
+    "quota_remaining": 297,
+}
 
 
 class FakeTransport:
@@ -35,7 +40,9 @@ def gzipped(payload, status=200, encoding="gzip"):
 
 def make_client(*answers, **options):
     transport = FakeTransport(*answers)
-    client = se.StackExchangeClient("http://api.test/2.3", transport=transport, **options)
+    client = se.StackExchangeClient(
+        "http://api.test/2.3", transport=transport, **options
+    )
     return client, transport
 
 
@@ -82,7 +89,9 @@ class TestDecoding:
             client.get("sites", {})
 
     def test_html_instead_of_json_is_an_upstream_error(self):
-        client, _ = make_client((503, {"content-type": "text/html"}, b"<html>down</html>"))
+        client, _ = make_client(
+            (503, {"content-type": "text/html"}, b"<html>down</html>")
+        )
 
         with pytest.raises(se.UpstreamError, match="not JSON"):
             client.get("sites", {})
@@ -127,15 +136,25 @@ class TestErrors:
         assert caught.value.error_name == name
 
     def test_uncompressed_error_body_is_read(self):
-        error = {"error_id": 503, "error_name": "temporarily_unavailable", "error_message": "x"}
+        error = {
+            "error_id": 503,
+            "error_name": "temporarily_unavailable",
+            "error_message": "x",
+        }
         client, _ = make_client((400, {}, json.dumps(error).encode()))
 
         with pytest.raises(se.UnavailableError):
             client.get("sites", {})
 
     def test_throttle_with_time_blocks_the_method(self):
-        message = "too many requests from this IP, more requests available in 120 seconds"
-        error = {"error_id": 502, "error_name": "throttle_violation", "error_message": message}
+        message = (
+            "too many requests from this IP, more requests available in 120 seconds"
+        )
+        error = {
+            "error_id": 502,
+            "error_name": "throttle_violation",
+            "error_message": message,
+        }
         client, transport = make_client(gzipped(error, status=400))
 
         with pytest.raises(se.ThrottleError) as caught:
@@ -161,7 +180,9 @@ class TestErrors:
 
 class TestBackoff:
     def test_backoff_is_recorded_per_method(self):
-        client, transport = make_client(gzipped(dict(WRAPPER, backoff=30)), gzipped(WRAPPER))
+        client, transport = make_client(
+            gzipped(dict(WRAPPER, backoff=30)), gzipped(WRAPPER)
+        )
 
         client.get("search/advanced", {"site": "so"})
         with pytest.raises(se.BackoffError) as caught:
@@ -174,7 +195,10 @@ class TestBackoff:
     def test_short_backoff_is_waited_for(self):
         slept = []
         client, transport = make_client(
-            gzipped(dict(WRAPPER, backoff=1)), gzipped(WRAPPER), max_wait=5, sleep=slept.append
+            gzipped(dict(WRAPPER, backoff=1)),
+            gzipped(WRAPPER),
+            max_wait=5,
+            sleep=slept.append,
         )
 
         client.get("search/advanced", {"site": "so"})
@@ -221,7 +245,9 @@ class TestKeyAndQuota:
         assert client.page_limit is None
 
     def test_key_is_not_in_transport_error_messages(self):
-        client, _ = make_client(OSError("boom http://api.test/?key=s3cret"), key="s3cret")
+        client, _ = make_client(
+            OSError("boom http://api.test/?key=s3cret"), key="s3cret"
+        )
 
         with pytest.raises(se.UpstreamError) as caught:
             client.get("sites", {})

@@ -10,9 +10,8 @@ Revises: 0001
 Create Date: 2026-12-04
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
