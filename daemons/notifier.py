@@ -476,7 +476,9 @@ class Notifier:
             # Jitter spreads the reconnections of notifiers that lost the
             # same Redis; the last attempt is made at the deadline.
             pause = min(remaining, delay * random.uniform(0.5, 1.0))
-            log.warning("redis unreachable (%s); retrying in %.1f s", error, pause)
+            # One warning per outage; each retry is detail.
+            level = logging.WARNING if delay == RETRY_FIRST else logging.DEBUG
+            log.log(level, "redis unreachable (%s); retrying in %.1f s", error, pause)
             await asyncio.sleep(pause)
             delay = min(delay * 2, RETRY_CAP)
 

@@ -4,18 +4,17 @@ It sits outermost, so that a hit skips the transaction and the router.  The
 saved-search list and the results pages are cached; their key is the host,
 the path and the canonical query (parameters sorted, the browse defaults
 filled in), so ``?sort=votes&page=2`` and ``?page=2&sort=votes`` share an
-entry.  The host is part of the key because pages hold absolute links.
+entry, and parameters the views ignore are left out.  The host is part of
+the key because pages hold absolute links.
 Only a 200 answer to a GET is stored, and only when it sets no cookie and
 does not say ``no-store`` or ``private``; a HEAD is answered from a GET's
 entry.  Cached pages carry ``X-Cache: HIT`` and fresh ones ``X-Cache: MISS``.
 
 A request that called the Stack Exchange API stored rows, and one that
 redirected saved a search: either changes the list (it shows row counts),
-so its pages are purged.  The Redis side lives in
-:mod:`webapp.services.page_cache`.
+so its pages are purged, and so are the pages of a search that got rows.
+The Redis side lives in :mod:`webapp.services.page_cache`.
 """
-
-from urllib.parse import parse_qsl
 
 from pyramid.interfaces import IRoutesMapper
 from pyramid.response import Response
@@ -73,7 +72,17 @@ class PageCacheTween:
 
         response = self.handler(request)
         if _wrote(request, response):
-            self.cache.purge_list()
+            # Rows fetched for a search change its other pages too (their
+            # pager learns where the results end), and every change shows
+            # in the list.
+            search_id = page_cache.search_of(target[0]) if target else None
+            if search_id is not None:
+                self.cache.purge_search(search_id)
+                # This page was rendered from the new rows: keep it under
+                # the generation the purge started.
+                lookup = self.cache.lookup(*target)
+            else:
+                self.cache.purge_list()
         if target is None:
             return response
         response.headers["X-Cache"] = "MISS"
@@ -89,14 +98,18 @@ class PageCacheTween:
             route = info["route"]
             if route is None or route.name not in self.defaults:
                 return None
-            query = _canonical_query(environ["QUERY_STRING"], self.defaults[route.name])
+            query = _canonical_query(request.GET, self.defaults[route.name])
         except UnicodeDecodeError:
             # A URL that is not UTF-8: let the app answer it, uncached.
+            return None
+        if query is None:
             return None
 
         if route.name == "search.results":
             search_id = info["match"]["id"]
-            if not search_id.isdigit() or len(search_id) > 9:
+            if not (search_id.isascii() and search_id.isdigit()):
+                return None
+            if len(search_id) > 9:
                 return None
             group = page_cache.search_group(int(search_id))
         else:
@@ -105,21 +118,23 @@ class PageCacheTween:
         return group, f"GET {request.host_url}{path}?{query}"
 
 
-def _canonical_query(query_string: str, defaults: dict[str, str]) -> str:
-    values: dict[str, list[str]] = {}
-    pairs = parse_qsl(query_string, keep_blank_values=True, errors="strict")
-    for name, value in pairs:
-        values.setdefault(name, []).append(value)
-    # A browse parameter that is missing or empty means its default, as in
-    # views.browse.single; any other parameter is kept as it was given.
-    for name, default in defaults.items():
-        if values.get(name, [""]) == [""]:
-            values[name] = [default]
-    return "&".join(
-        f"{_escape(name)}={_escape(value)}"
-        for name in sorted(values)
-        for value in sorted(values[name])
-    )
+def _canonical_query(params, defaults: dict[str, str]) -> str | None:
+    """The browse parameters, defaults filled in, in one spelling; None if
+    one is given twice (the view answers that with a 400).
+
+    ``params`` is the request's own parsed query, so the key splits it
+    exactly as the view does.  Other parameters are left out: the views
+    ignore them, and keying on them would let anyone fill the cache.
+    """
+    parts = []
+    for name, default in sorted(defaults.items()):
+        values = params.getall(name)
+        if len(values) > 1:
+            return None
+        # Missing or empty means the default, as in views.browse.single.
+        value = values[0] if values and values[0] != "" else default
+        parts.append(f"{name}={_escape(value)}")
+    return "&".join(parts)
 
 
 def _escape(text: str) -> str:

@@ -50,7 +50,7 @@ CASES = [
     ("/search?site=nosuch&q=x", 400, "is not a Stack Exchange site"),
     ("/search?site=..%2F..%2Fetc&q=x", 400, "site"),
     ("/search?site=stackoverflow&q=" + "x" * 20000, 400, "longer than 500 characters"),
-    ("/search?site=stackoverflow&q=a%00b", 400, "control characters"),
+    ("/search?site=stackoverflow&q=a%00b", 400, "control or text-direction"),
     ("/search?site=stackoverflow&q=%c3%28", 400, "not UTF-8"),
     (
         "/search?site=stackoverflow&tagged="
@@ -188,3 +188,58 @@ class TestSecurityHeaders:
                 and "onclick=" not in text
                 and "style=" not in text
             )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/?page=%C2%B2",
+        "/?pagesize=%C2%B2",
+        "/?page=%E2%91%A0",
+        "/?page=%EF%BC%92",
+        "/searches/1?page=%C2%B2",
+        "/searches/%C2%B2",
+        "/searches/%E2%91%A0",
+        "/search?site=stackoverflow&q=x&answers=%C2%B2",
+        "/search?site=stackoverflow&q=x&views=%E2%91%A0",
+        "/search?site=stackoverflow&q=x&user=%C2%B2",
+        "/search?site=stackoverflow&q=x&pagesize=%C2%B2",
+    ],
+)
+def test_unicode_digits_are_not_numbers(testapp, search_url, path):
+    response = testapp.get(path, status="*", expect_errors=True)
+
+    assert response.status_int in (400, 404)
+    assert "Content-Security-Policy" in response.headers
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["a\u202eb", "a\u2066b", "a\x7fb", "a\x00b"],
+    ids=["RLO", "LRI", "DEL", "NUL"],
+)
+def test_text_direction_and_control_characters_are_refused_and_not_echoed(
+    testapp, api, query
+):
+    response = testapp.get(
+        "/search", params={"site": "stackoverflow", "q": query}, status=400
+    )
+
+    assert "control or text-direction characters" in response.text
+    assert query[1] not in response.text
+
+
+def test_iso_week_dates_are_refused(testapp, api):
+    params = {"site": "stackoverflow", "q": "x", "fromdate": "2015-W01-1"}
+
+    response = testapp.get("/search", params=params, status=400)
+
+    assert "YYYY-MM-DD" in response.text
+
+
+def test_unknown_parameters_do_not_make_cache_entries(testapp, api, search_url):
+    testapp.get(search_url)
+
+    response = testapp.get(search_url, params={"foo": "x" * 20000})
+
+    assert response.headers["X-Cache"] == "HIT"

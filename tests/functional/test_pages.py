@@ -384,3 +384,25 @@ class TestAPIFailures:
 
         assert search_calls(api) == []
         assert "first 2,500 results" in response.text
+
+
+def test_jumping_past_the_end_invents_no_total(testapp, api):
+    url = run_search(testapp, q="python")
+
+    far = testapp.get(url, params={"page": 20, "pagesize": 100}, status=404)
+    second = testapp.get(url, params={"page": 2, "pagesize": 100})
+    last = testapp.get(url, params={"page": 3, "pagesize": 100})
+    after = testapp.get(url, params={"page": 2, "pagesize": 100})
+
+    assert "past the end" in far.text and "results:" not in far.text
+    assert 'rel="last"' not in second.text
+    assert len(row_ids(last)) == 41
+    assert 'rel="last"' in after.text and "of 3" in after.text
+
+
+def test_list_page_past_the_end_is_404(testapp, api):
+    run_search(testapp, q="python")
+
+    response = testapp.get("/", params={"page": 2}, status=404)
+
+    assert "Page 2 is past the last page of saved searches, 1." in response.text

@@ -9,11 +9,18 @@ every page of the group stops matching at once, in one Redis command, and a
 page that was being rendered while the purge happened is stale on arrival.
 Stale pages are never read again and expire with their TTL.
 
+A purge that fails because Redis is down is not retried as such: the
+process that lost it bumps the *epoch*, shared by every group, as soon as
+Redis answers again, which drops every cached page at once.  So does any
+process that saw an outage, since purges it never attempted may have been
+lost elsewhere.
+
 Keys::
 
-    stackwatch:page:<canonical URL>           "<generation>\\n<meta JSON>\\n<body>", TTL
-    stackwatch:page-generation:list           generation of the list pages
-    stackwatch:page-generation:search:<id>    generation of one search's pages
+    stackwatch:page:<canonical URL>         "<epoch>.<generation>\\n<meta>\\n<body>"
+    stackwatch:page-generation:all          the epoch
+    stackwatch:page-generation:list         generation of the list pages
+    stackwatch:page-generation:search:<id>  generation of one search's pages
 
 The refresher, which has no request, calls :func:`purge_search` with a
 plain ``redis.Redis`` client.
@@ -31,11 +38,18 @@ from .redis_link import RedisLink
 PAGE_PREFIX = "stackwatch:page:"
 GENERATION_PREFIX = "stackwatch:page-generation:"
 LIST_GROUP = "list"
+EPOCH_KEY = GENERATION_PREFIX + "all"
 
 
 def search_group(search_id: int) -> str:
     """The group of the result pages of one saved search."""
     return f"search:{search_id}"
+
+
+def search_of(group: str) -> int | None:
+    """The search id of a search's group, None for the list."""
+    prefix, _, number = group.partition(":")
+    return int(number) if prefix == "search" else None
 
 
 def purge_search(client: redis.Redis, search_id: int) -> None:
@@ -90,15 +104,23 @@ class PageCache:
     def __init__(self, link: RedisLink, ttl: int):
         self.link = link
         self.ttl = ttl
+        # Outages of the link already answered by a new epoch.
+        self._outages_seen = link.outages
+        self._purge_lost = False
 
     def lookup(self, group: str, url: str) -> Lookup | None:
         """The page cached for ``url`` if any, or None when Redis is down."""
+        self._resync()
         key = PAGE_PREFIX + url
-        values = self.link.execute("MGET", GENERATION_PREFIX + group, key, default=None)
+        command = ("MGET", EPOCH_KEY, GENERATION_PREFIX + group, key)
+        values = self.link.execute(*command, default=None)
+        if values is not None and self._resync():
+            # This very lookup ended an outage: read under the new epoch.
+            values = self.link.execute(*command, default=None)
         if values is None:
             return None
-        generation = values[0] or b"0"
-        return Lookup(key, generation, _decode(values[1], generation))
+        generation = (values[0] or b"0") + b"." + (values[1] or b"0")
+        return Lookup(key, generation, _decode(values[2], generation))
 
     def store(self, lookup: Lookup, page: CachedPage) -> None:
         """Keep ``page`` for the TTL, under the generation its lookup saw."""
@@ -106,7 +128,27 @@ class PageCache:
         self.link.run(lambda r: r.set(lookup.key, data, ex=self.ttl), None)
 
     def purge_list(self) -> None:
-        self.link.run(purge_list, None)
+        self._purge(purge_list)
+
+    def purge_search(self, search_id: int) -> None:
+        self._purge(lambda client: purge_search(client, search_id))
+
+    def _purge(self, command) -> None:
+        self._resync()
+        if not self.link.run(lambda client: command(client) or True, False):
+            self._purge_lost = True
+
+    def _resync(self) -> bool:
+        """Start a new epoch if a purge was lost or an outage ended since;
+        say whether one was started."""
+        if not self._purge_lost and self.link.outages == self._outages_seen:
+            return False
+        outages = self.link.outages
+        if self.link.run(lambda client: client.incr(EPOCH_KEY), None) is None:
+            return False
+        self._purge_lost = False
+        self._outages_seen = outages
+        return True
 
 
 def _encode(generation: bytes, page: CachedPage) -> bytes:

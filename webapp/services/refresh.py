@@ -54,7 +54,7 @@ from ..models import (
 from ..models.refresh import id_list
 from . import request_log
 from .api_state import DatabaseState, RedisState, utcnow
-from .page_cache import purge_search
+from .page_cache import PageCache
 from .redis_link import RedisLink
 from .results import store_page
 from .search_lock import Lock, SearchLocks
@@ -184,6 +184,8 @@ class Refresher:
         self.session_factory = session_factory
         self.client = client
         self.redis = redis_link
+        # Page lifetimes do not matter here: the refresher only purges.
+        self.page_cache = PageCache(redis_link, ttl=1) if redis_link else None
         self.interval = interval
         self.pace = pace
         self.budget = budget
@@ -610,8 +612,8 @@ class Refresher:
 
     def _purge(self, search_id: int) -> None:
         """Drop the cached pages that show the search: its results and the list."""
-        if self.redis is not None:
-            self.redis.run(lambda r: purge_search(r, search_id), None)
+        if self.page_cache is not None:
+            self.page_cache.purge_search(search_id)
 
     def _publish(self, message: str) -> None:
         # Without Redis the event is still stored, and the notifier's

@@ -222,7 +222,10 @@ def store_page(
 def _update_totals(session, search, sort, order, api_page, count, has_more) -> None:
     ordering = session.get(SearchOrdering, (search.id, sort, order))
     if not has_more:
-        ordering.total = (api_page - 1) * API_PAGE + count
+        end = (api_page - 1) * API_PAGE + count
+        # A page with rows proves the pages before it full, so the total is
+        # known; an empty last page only says the results end before it.
+        ordering.total = end if count or api_page == 1 else None
         # Pages beyond a new end are stale leftovers of a longer result.
         session.execute(
             delete(ResultPage).where(
@@ -237,7 +240,7 @@ def _update_totals(session, search, sort, order, api_page, count, has_more) -> N
                 SearchResult.search_id == search.id,
                 SearchResult.sort == sort,
                 SearchResult.order == order,
-                SearchResult.position >= ordering.total,
+                SearchResult.position >= end,
             )
         )
     elif ordering.total is not None and ordering.total <= api_page * API_PAGE:

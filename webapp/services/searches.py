@@ -26,6 +26,10 @@ from .storage import upsert, write_session
 MAX_TEXT = 500
 MAX_TAGS = 5
 _TAG = re.compile(r"^[a-z0-9][a-z0-9+#.\-]{0,34}$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+# Control characters, DEL and the bidirectional overrides and isolates,
+# which would turn the rest of a page's text around.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _BOOLEANS = {
     "true": True,
     "yes": True,
@@ -65,8 +69,8 @@ FILTERS = (
     Filter("answers", "At least answers", "count"),
     Filter("views", "At least views", "count"),
     Filter("user", "Asked by user id", "user"),
-    Filter("fromdate", "Created from", "date", "YYYY-MM-DD"),
-    Filter("todate", "Created to", "date", "YYYY-MM-DD"),
+    Filter("fromdate", "Created from", "date"),
+    Filter("todate", "Created to", "date"),
 )
 FILTER_NAMES = tuple(f.name for f in FILTERS)
 
@@ -118,16 +122,16 @@ def api_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def describe(params: dict[str, Any]) -> str:
     """A short human description of the filters other than the text."""
-    labels = {f.name: f.label for f in FILTERS}
     parts = []
-    for name, value in params.items():
-        if name == "q":
+    for spec in FILTERS:
+        name, value = spec.name, params.get(spec.name)
+        if name == "q" or value is None:
             continue
         if isinstance(value, list):
             value = ", ".join(value)
         elif isinstance(value, bool):
             value = "yes" if value else "no"
-        parts.append(f"{labels.get(name, name)}: {value}")
+        parts.append(f"{spec.label}: {value}")
     return "; ".join(parts)
 
 
@@ -165,6 +169,15 @@ def search_params(search: SavedSearch) -> dict[str, Any]:
     return json.loads(search.params_key)
 
 
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def printable(text: str) -> str:
+    """``text`` without the characters normalize refuses, for echoing back."""
+    return _UNPRINTABLE.sub("", text)
+
+
 def _display_query(params: dict[str, Any]) -> str:
     return params.get("q") or params.get("title") or " ".join(params.get("tagged", []))
 
@@ -173,8 +186,8 @@ def _text(name: str, value: str) -> str:
     value = " ".join(value.split())
     if len(value) > MAX_TEXT:
         raise InvalidSearchError(name, f"is longer than {MAX_TEXT} characters")
-    if any(ord(c) < 32 for c in value):
-        raise InvalidSearchError(name, "contains control characters")
+    if _UNPRINTABLE.search(value):
+        raise InvalidSearchError(name, "contains control or text-direction characters")
     return value
 
 
@@ -198,19 +211,22 @@ def _bool(name: str, value: str) -> bool | None:
 
 
 def _count(name: str, value: str) -> int:
-    if not value.isdigit() or len(value) > 9:
+    if not _is_number(value) or len(value) > 9:
         raise InvalidSearchError(name, "must be a whole number from 0 to 999999999")
     return int(value)
 
 
 def _user(name: str, value: str) -> int:
-    if not value.isdigit() or len(value) > 12 or int(value) == 0:
+    if not _is_number(value) or len(value) > 12 or int(value) == 0:
         raise InvalidSearchError(name, "must be a numeric user id")
     return int(value)
 
 
 def _date(name: str, value: str) -> str:
     try:
+        # fromisoformat alone would also take week dates like 2015-W01-1.
+        if not _DAY.match(value):
+            raise ValueError(value)
         day = date.fromisoformat(value)
     except ValueError:
         raise InvalidSearchError(name, "must be a date written YYYY-MM-DD") from None

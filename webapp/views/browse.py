@@ -8,6 +8,12 @@ from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 MAX_PAGE = 100_000
 
 
+def is_number(text: str) -> bool:
+    """Plain ASCII digits: ``str.isdigit`` also takes "²" and "①", which
+    ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 class BadParameter(HTTPBadRequest):
     """A 400 whose message says which values are allowed."""
 
@@ -53,7 +59,7 @@ def parse_browse(
     """Read page, pagesize, sort and order, or raise a 400 listing what is allowed."""
     page_text = single(params, "page", "1")
     if (
-        not page_text.isdigit()
+        not is_number(page_text)
         or len(page_text) > 6
         or not 1 <= int(page_text) <= MAX_PAGE
     ):
@@ -61,7 +67,7 @@ def parse_browse(
 
     size_text = single(params, "pagesize", str(default_size))
     allowed_sizes = ", ".join(str(s) for s in page_sizes)
-    if not size_text.isdigit() or int(size_text) not in page_sizes:
+    if not is_number(size_text) or int(size_text) not in page_sizes:
         raise BadParameter("pagesize", f"must be one of {allowed_sizes}")
 
     sort = single(params, "sort", default_sort)

@@ -9,7 +9,7 @@ from ..services import results as results_service
 from ..services import searches as searches_service
 from ..services import stackexchange as se
 from ..services.refresh import latest_refreshes
-from .browse import ExplainedNotFound, Pager, api_quota, parse_browse
+from .browse import ExplainedNotFound, Pager, api_quota, is_number, parse_browse
 
 READ_ONLY = ("GET", "HEAD")
 
@@ -59,11 +59,16 @@ def search_results(request):
         request.dbsession, search_id, browse.sort, browse.order
     )
     pager = Pager(browse.page, browse.pagesize, total, more=total is None)
-    if total is not None and browse.page > (pager.last or 1) and outcome.error is None:
-        raise ExplainedNotFound(
-            f"This search has {total} results: page {browse.page} is past "
-            f"its last page, {pager.last}."
-        )
+    if outcome.error is None and browse.page > 1:
+        if total is not None and browse.page > pager.last:
+            raise ExplainedNotFound(
+                f"This search has {total} results: page {browse.page} is past "
+                f"its last page, {pager.last}."
+            )
+        if not rows:
+            raise ExplainedNotFound(
+                f"Page {browse.page} is past the end of this search's results."
+            )
     # Rows are marked with what the search's last refresh recorded.
     last_refresh = latest_refreshes(request.dbsession, [search_id]).get(search_id)
     if outcome.error is not None:
@@ -91,7 +96,7 @@ def search_results(request):
 
 def _search_id(request) -> int:
     text = request.matchdict["id"]
-    if not text.isdigit() or len(text) > 9:
+    if not is_number(text) or len(text) > 9:
         raise ExplainedNotFound(f"{text[:40]!r} is not the number of a saved search.")
     return int(text)
 

@@ -11,7 +11,14 @@ from ..services import sites as sites_service
 from ..services import stackexchange as se
 from ..services.refresh import latest_refreshes
 from ..services.storage import write_session
-from .browse import BadParameter, Pager, parse_browse, single
+from .browse import (
+    BadParameter,
+    ExplainedNotFound,
+    Pager,
+    is_number,
+    parse_browse,
+    single,
+)
 
 # How each sort of the saved-search list orders its rows.
 LIST_COLUMNS = {
@@ -49,10 +56,15 @@ def search_list(request):
         .limit(browse.pagesize)
     )
     rows = request.dbsession.scalars(query).all()
+    pager = Pager(browse.page, browse.pagesize, total, more=False)
+    if browse.page > pager.last:
+        raise ExplainedNotFound(
+            f"Page {browse.page} is past the last page of saved searches, {pager.last}."
+        )
     return dict(
         searches=rows,
         browse=browse,
-        pager=Pager(browse.page, browse.pagesize, total, more=False),
+        pager=pager,
         sorts=settings.list_sorts,
         page_sizes=settings.page_sizes,
         describe=lambda s: searches_service.describe(searches_service.search_params(s)),
@@ -79,7 +91,7 @@ def search_new(request):
     }
     form["site"] = single(request.GET, "site", settings.default_site)
     pagesize = single(request.GET, "pagesize", str(settings.default_page_size))
-    if not pagesize.isdigit() or int(pagesize) not in settings.page_sizes:
+    if not is_number(pagesize) or int(pagesize) not in settings.page_sizes:
         raise BadParameter(
             "pagesize", f"must be one of {', '.join(map(str, settings.page_sizes))}"
         )
@@ -104,7 +116,8 @@ def search_new(request):
     with session_factory() as session:
         sites = [(s.api_name, s.name) for s in sites_service.list_sites(session)]
     return dict(
-        form=form,
+        # What was typed goes back into the form, less what no page shows.
+        form={name: searches_service.printable(value) for name, value in form.items()},
         pagesize=int(pagesize),
         page_sizes=settings.page_sizes,
         filter_specs=searches_service.FILTERS,

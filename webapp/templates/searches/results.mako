@@ -17,7 +17,7 @@ def day(epoch):
   ${description} ·
 % endif
   searched ${search.created_at.strftime("%Y-%m-%d %H:%M")} UTC ·
-  ${stored} rows stored for this order
+  ${stored} ${"row" if stored == 1 else "rows"} stored for this order
 % if search.refreshed_at:
   · refreshed ${search.refreshed_at.strftime("%Y-%m-%d %H:%M")} UTC
 % endif
@@ -35,7 +35,8 @@ def day(epoch):
 <table class="results">
   <thead>
     <tr>
-      <th>Title</th>
+      <th title="Place in the current order">#</th>
+      ${p.sort_header(browse, "relevance", "Title (by relevance)", "search.results", sortable="relevance" in sorts, id=search.id)}
       ${p.sort_header(browse, "votes", "Score", "search.results", sortable="votes" in sorts, id=search.id)}
       <th>Answers</th>
       <th>Views</th>
@@ -43,13 +44,13 @@ def day(epoch):
       <th>Author</th>
       ${p.sort_header(browse, "creation", "Created", "search.results", sortable="creation" in sorts, id=search.id)}
       ${p.sort_header(browse, "activity", "Last activity", "search.results", sortable="activity" in sorts, id=search.id)}
-      ${p.sort_header(browse, "relevance", "Relevance", "search.results", sortable="relevance" in sorts, id=search.id)}
     </tr>
   </thead>
   <tbody>
   % for row in rows:
 <% q = row.question; mark = row_class(q, new_ids, changed_ids) %>
     <tr data-question-id="${q.question_id}" class="${mark}">
+      <td class="num">${row.position + 1}</td>
       <td class="title"><a href="${q.link}">${q.title}</a>
       % if q.closed_date:
         <span class="tag closed">closed</span>
@@ -73,7 +74,6 @@ def day(epoch):
       </td>
       <td class="when">${day(q.creation_date)}</td>
       <td class="when">${day(q.last_activity_date)}</td>
-      <td class="num">${row.position + 1}</td>
     </tr>
   % endfor
   % if not rows:
