@@ -21,8 +21,13 @@ configure_mappers()
 
 def get_engine(database_url: str, busy_timeout: float = 30.0, **options):
     """Create the engine, with SQLite set up for concurrent writers."""
+    # A page can hold two connections at once (its own and a short write),
+    # so the pool must outgrow the server's threads: SQLAlchemy's default of
+    # 5 + 10 made busy threads wait the pool's 30 s for a connection.
+    options.setdefault("pool_size", 10)
+    options.setdefault("max_overflow", 10)
     engine = engine_from_config(
-        {"sqlalchemy.url": database_url, **options}, prefix="sqlalchemy."
+        {"sqlalchemy.url": database_url}, prefix="sqlalchemy.", **options
     )
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -50,6 +50,10 @@ WATCHED_FIELDS = (
     "closed_date",
     "last_activity_date",
 )
+
+
+# How fresh a search's last_viewed_at is kept.
+VIEW_RESOLUTION = timedelta(seconds=60)
 
 
 class SearchNotFoundError(LookupError):
@@ -98,6 +102,7 @@ def ensure_rows(
         if search is None:
             raise SearchNotFoundError(search_id)
         site, params = search.site.api_name, api_params(search_params(search))
+        viewed = search.last_viewed_at
         missing = _missing_pages(
             session, search_id, sort, order, api_pages_for(page, pagesize)
         )
@@ -122,7 +127,10 @@ def ensure_rows(
             )
         if not response.has_more:
             break
-    _mark_viewed(session_factory, search_id)
+    # The refresher only needs to know a search was viewed lately; writing
+    # on every view would queue every page behind the database's one writer.
+    if viewed is None or utcnow() - viewed > VIEW_RESOLUTION:
+        _mark_viewed(session_factory, search_id)
     return outcome
 
 
