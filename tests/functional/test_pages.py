@@ -358,6 +358,35 @@ class TestAPIFailures:
         assert "temporarily unavailable" in response.text
         assert row_ids(again) == stored
 
+    def test_quota_at_zero_explains_and_blocks_the_method(self, testapp, api):
+        url = run_search(testapp, q="python")
+        api.set_quota(0)
+
+        first = testapp.get(url)
+        second = testapp.get(url, params={"sort": "votes"})
+
+        assert "too many requests" in first.text
+        assert "asked StackWatch to slow down" in second.text
+        assert len(search_calls(api)) == 1
+
+    def test_slow_api_within_the_timeout_still_gives_the_rows(self, testapp, api):
+        url = run_search(testapp, q="python")
+        api.fail("search/advanced", "slow", seconds=1)
+
+        response = testapp.get(url)
+
+        assert len(row_ids(response)) == 25 and "warning" not in response.text
+
+    def test_has_more_with_no_items_ends_the_results(self, testapp, api):
+        url = run_search(testapp, q="python")
+        api.fail("search/advanced", "empty_has_more")
+
+        response = testapp.get(url)
+        again = testapp.get(url, params={"page": 2}, status=404)
+
+        assert "No questions match this search" in response.text
+        assert len(search_calls(api)) == 1 and "past" in again.text
+
     def test_slow_api_gives_up_with_a_message(self, testapp, api):
         url = run_search(testapp, q="python")
         api.fail("search/advanced", "hang", seconds=10)
