@@ -243,3 +243,28 @@ def test_unknown_parameters_do_not_make_cache_entries(testapp, api, search_url):
     response = testapp.get(search_url, params={"foo": "x" * 20000})
 
     assert response.headers["X-Cache"] == "HIT"
+
+
+class TestAPIKey:
+    KEY = "SeKrItKeY42"
+
+    @pytest.fixture
+    def app_settings(self, app_settings):
+        return dict(app_settings, **{"stackexchange.key": self.KEY})
+
+    def test_key_is_sent_but_never_shown_or_logged(self, testapp, api, caplog):
+        url = run_search(testapp, q="python")
+        api.fail("search/advanced", "close")
+
+        pages = [
+            testapp.get(url),
+            testapp.get(url, params={"sort": "votes"}),
+            testapp.get("/"),
+            testapp.get("/search"),
+            testapp.get("/nowhere", status=404),
+        ]
+
+        assert any(call.params.get("key") == self.KEY for call in api.calls)
+        assert "could not be reached" in pages[0].text
+        assert all(self.KEY not in page.text for page in pages)
+        assert self.KEY not in caplog.text

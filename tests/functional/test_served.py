@@ -130,3 +130,15 @@ def test_web_app_restarted_mid_request_loses_nothing(served, api):
     # The interrupted request either finished or saw its connection drop.
     assert in_flight.get("status") == 200 or in_flight.get("error")
     print("in-flight request:", in_flight)
+
+
+def test_huge_header_is_refused_before_the_app(served):
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+    connection.putrequest("GET", "/")
+    connection.putheader("X-Filler", "x" * 300_000)
+    connection.endheaders()
+
+    response = connection.getresponse()
+
+    assert response.status == 431
+    assert served.get("/")[0] == 200
