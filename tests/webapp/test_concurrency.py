@@ -1,52 +1,31 @@
 """Two processes writing at once: no "database is locked", no duplicate rows."""
 
-import json
 import multiprocessing
 import os
 import random
 import time
-from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from webapp.models import Question, SavedSearch, Site, get_engine, get_session_factory
-from webapp.services import results, searches
+from tests.factories import corpus_items, saved_searches
+from webapp.models import Question, SavedSearch, get_engine, get_session_factory
+from webapp.services import results
 from webapp.services.storage import write_session
 
 CORPUS = "tests/sedouble/data/questions.jsonl"
 SOAK_SECONDS = float(os.environ.get("STACKWATCH_SOAK_SECONDS", "60"))
 
 
-def _items():
-    with open(CORPUS, encoding="utf-8") as corpus:
-        items = [json.loads(line) for line in corpus]
-    return [i for i in items if i["site"] == "stackoverflow"]
-
-
 def _seed(session_factory, count):
-    with write_session(session_factory) as session:
-        session.add(
-            Site(
-                api_name="stackoverflow",
-                name="Stack Overflow",
-                site_url="https://stackoverflow.com",
-                fetched_at=datetime(2026, 1, 1),
-            )
-        )
-    with session_factory() as session:
-        site = session.scalar(select(Site))
-    return [
-        searches.save_search(session_factory, site, {"q": f"query {n}"})
-        for n in range(count)
-    ]
+    return saved_searches(session_factory, *(f"query {n}" for n in range(count)))
 
 
 def _writer(database_url, search_ids, sort, seconds, start, errors, writes):
     """Store pages over and over, as the web app or the refresher does."""
     engine = get_engine(database_url)
     session_factory = get_session_factory(engine)
-    items = _items()
+    items = corpus_items()
     start.wait()
     deadline = time.monotonic() + seconds
     n = 0

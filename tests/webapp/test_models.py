@@ -1,11 +1,11 @@
 """Storing API pages: keys, decoding, change tracking, on the real database."""
 
-import json
 from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.factories import corpus_items, saved_searches
 from webapp.models import (
     Owner,
     Question,
@@ -15,7 +15,7 @@ from webapp.models import (
     Site,
     Tag,
 )
-from webapp.services import results, searches
+from webapp.services import results
 from webapp.services.storage import write_session
 
 CORPUS = "tests/sedouble/data/questions.jsonl"
@@ -23,26 +23,12 @@ CORPUS = "tests/sedouble/data/questions.jsonl"
 
 @pytest.fixture(scope="module")
 def so_items():
-    with open(CORPUS, encoding="utf-8") as corpus:
-        items = [json.loads(line) for line in corpus]
-    return [i for i in items if i["site"] == "stackoverflow"][:250]
+    return corpus_items()[:250]
 
 
 @pytest.fixture
 def search_id(session_factory):
-    with write_session(session_factory) as session:
-        session.add(
-            Site(
-                api_name="stackoverflow",
-                name="Stack Overflow",
-                site_url="https://stackoverflow.com",
-                site_type="main_site",
-                fetched_at=datetime(2026, 1, 1),
-            )
-        )
-    with session_factory() as session:
-        site = session.scalar(select(Site))
-    return searches.save_search(session_factory, site, {"q": "python"})
+    return saved_searches(session_factory, "python")[0]
 
 
 def store(session_factory, search_id, items, api_page=1, has_more=True, sort="votes"):
