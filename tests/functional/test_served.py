@@ -142,3 +142,23 @@ def test_huge_header_is_refused_before_the_app(served):
 
     assert response.status == 431
     assert served.get("/")[0] == 200
+
+
+def test_visitors_opening_the_same_new_page_share_one_api_call(served, api):
+    _, headers, _ = served.get("/search?site=stackoverflow&q=python")
+    path = headers["Location"].split(str(served.port), 1)[1]
+    api.fail("search/advanced", "slow", times=3, seconds=1)
+    answers = []
+
+    def visit():
+        answers.append(served.get(f"{path}?sort=votes"))
+
+    visitors = [threading.Thread(target=visit) for _ in range(3)]
+    for visitor in visitors:
+        visitor.start()
+    for visitor in visitors:
+        visitor.join(30)
+
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    assert all(len(ROW.findall(body)) == 25 for _, _, body in answers)
+    assert len(search_calls(api)) == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from ..models import (
     Tag,
 )
 from .api_state import utcnow
+from .fetch_claims import FetchClaims
 from .searches import api_params, search_params
 from .stackexchange import MAX_PAGE_SIZE, StackExchangeClient, StackExchangeError
 from .storage import upsert, write_session
@@ -54,6 +56,16 @@ WATCHED_FIELDS = (
 
 # How fresh a search's last_viewed_at is kept.
 VIEW_RESOLUTION = timedelta(seconds=60)
+
+
+# Seconds between looks at the database while another request fetches.
+CLAIM_POLL = 0.2
+
+
+class FetchInProgressError(StackExchangeError):
+    """Another request fetches the same rows and has not finished in time."""
+
+    retry_after = 5.0
 
 
 class SearchNotFoundError(LookupError):
@@ -91,6 +103,7 @@ def ensure_rows(
     order: str,
     page: int,
     pagesize: int,
+    claims: FetchClaims | None = None,
 ) -> FetchOutcome:
     """Make sure the rows of one page of results are stored, fetching what is missing.
 
@@ -109,29 +122,75 @@ def ensure_rows(
 
     outcome = FetchOutcome()
     for api_page in missing:
+        key = (search_id, sort, order, api_page)
         try:
-            response = client.search_advanced(site, params, sort, order, api_page)
+            token = _claim(session_factory, claims, key, client.total_timeout)
+            if isinstance(token, StoredMeanwhile):
+                if not token.has_more:
+                    break
+                continue
+            try:
+                has_more = _fetch_and_store(session_factory, client, site, params, key)
+            finally:
+                if token is not None:
+                    claims.release(_claim_name(key), token)
         except StackExchangeError as exc:
             outcome.error = exc
             break
         outcome.calls += 1
-        with write_session(session_factory) as session:
-            store_page(
-                session,
-                search_id,
-                sort,
-                order,
-                api_page,
-                response.items,
-                response.has_more,
-            )
-        if not response.has_more:
+        if not has_more:
             break
     # The refresher only needs to know a search was viewed lately; writing
     # on every view would queue every page behind the database's one writer.
     if viewed is None or utcnow() - viewed > VIEW_RESOLUTION:
         _mark_viewed(session_factory, search_id)
     return outcome
+
+
+def _fetch_and_store(session_factory, client, site, params, key: tuple) -> bool:
+    """Fetch one API page and store it; return its ``has_more``."""
+    search_id, sort, order, api_page = key
+    response = client.search_advanced(site, params, sort, order, api_page)
+    with write_session(session_factory) as session:
+        store_page(
+            session, search_id, sort, order, api_page, response.items, response.has_more
+        )
+    return response.has_more
+
+
+@dataclass(frozen=True)
+class StoredMeanwhile:
+    """Another request stored the page while this one waited."""
+
+    has_more: bool
+
+
+def _claim_name(key: tuple) -> str:
+    return ":".join(str(part) for part in key)
+
+
+def _claim(session_factory, claims, key: tuple, wait: float):
+    """Claim the fetch of one API page, or wait while another request fetches it.
+
+    Returns the claim's token (None without claims), or StoredMeanwhile.
+
+    Raises:
+        FetchInProgressError: the other request is still at it after ``wait``.
+    """
+    if claims is None:
+        return None
+    deadline = time.monotonic() + wait
+    while True:
+        with session_factory() as session:
+            stored = session.get(ResultPage, key)
+            if stored is not None:
+                return StoredMeanwhile(stored.has_more)
+        token = claims.claim(_claim_name(key))
+        if token is not None:
+            return token
+        if time.monotonic() > deadline:
+            raise FetchInProgressError("another request is still fetching these rows")
+        time.sleep(CLAIM_POLL)
 
 
 def _missing_pages(

@@ -42,6 +42,7 @@ def search_results(request):
             browse.order,
             browse.page,
             browse.pagesize,
+            claims=request.registry["fetch_claims"],
         )
     except results_service.SearchNotFoundError:
         raise ExplainedNotFound(f"There is no saved search {search_id}.")
@@ -127,6 +128,8 @@ def _problem(error):
             "Stack Exchange refused the request: too many requests "
             f"({error.message}). {retry_text}"
         )
+    if isinstance(error, results_service.FetchInProgressError):
+        return f"These rows are still being fetched for another visitor. {retry_text}"
     if isinstance(error, se.APITimeoutError):
         return f"Stack Exchange did not answer in time. {retry_text}"
     if isinstance(error, se.UnavailableError):
