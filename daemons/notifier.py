@@ -68,6 +68,7 @@ from websockets.http11 import Request, Response
 
 from webapp import settings as stackwatch_settings
 from webapp.models import Event, get_engine, get_session_factory
+from webapp.services import page_cache
 from webapp.services.api_state import utcnow
 
 from . import argument_parser, load
@@ -526,6 +527,12 @@ class Notifier:
 
             elapsed = await self.subscribe()
             log.info("reconnected to redis after %.1f s", elapsed)
+            # Purges other processes tried during the outage may be lost:
+            # a new cache epoch drops every cached page.
+            try:
+                await self._redis.incr(page_cache.EPOCH_KEY)
+            except REDIS_ERRORS as exc:
+                log.debug("could not start a new cache epoch: %s", exc)
             # Whatever was published while the link was down is in the
             # database; send it now rather than at the next sweep.
             swept = await self.sweep(grace=0.0)
@@ -584,9 +591,26 @@ class Notifier:
                 break
             self._swept_to = max(self._swept_to, event_id)
             if message is not None and event_id not in self._recent:
+                await self._purge_pages(message["search_id"])
                 self._relay_message(message)
                 swept += 1
         return swept
+
+    async def _purge_pages(self, search_id: int) -> None:
+        """Drop the cached pages of a search whose event nobody published.
+
+        Such an event comes from a refresher that could not reach Redis, so
+        its purge of the cached pages was lost too: browsers about to be
+        told to reload must not get the old page back.
+        """
+        if self._redis is None:
+            return
+        generations = [page_cache.search_group(search_id), page_cache.LIST_GROUP]
+        try:
+            for group in generations:
+                await self._redis.incr(page_cache.GENERATION_PREFIX + group)
+        except REDIS_ERRORS as exc:
+            log.debug("could not purge the pages of search %s: %s", search_id, exc)
 
     def _newest_event_id(self) -> int:
         with self._sessions() as session:

@@ -48,6 +48,7 @@ from tests.notices import (
 )
 from tests.servers import free_port
 from webapp import settings as stackwatch_settings
+from webapp.services import page_cache
 
 HTTP_PORT = 6553
 APP_ORIGIN = f"http://127.0.0.1:{HTTP_PORT}"
@@ -503,6 +504,19 @@ class TestRedisOutage:
             assert received(ws)["event_id"] == unpublished["event_id"]
             assert_nothing_more(ws, wait=1.0)
         assert any("not published" in r.getMessage() for r in notifier_logs.records)
+
+    def test_sweeping_an_event_purges_its_cached_pages_first(
+        self, start_notifier, session_factory, redis_server
+    ):
+        notifier = start_notifier(sweep_interval=0.3)
+        search_id = saved_search(session_factory)
+        generation = page_cache.GENERATION_PREFIX + page_cache.search_group(search_id)
+        with client(notifier) as ws:
+            store_event(session_factory, search_id, age=60)
+
+            received(ws)
+            # The purge the refresher could not make is made before the relay.
+            assert redis_server.client().get(generation) == b"1"
 
 
 # -- catching up --------------------------------------------------------------

@@ -509,6 +509,19 @@ class TestLimits:
         assert len(times) == 4
         assert min(b - a for a, b in pairwise(times)) >= 0.24
 
+    def test_empty_answer_promising_more_keeps_the_stored_rows(
+        self, testapp, api, session_factory, refresher, later
+    ):
+        search_id = view(testapp, q="ipa")
+        before = rows(testapp, search_id)
+        later()
+        api.fail("search/advanced", "empty_has_more")
+
+        report = refresher.run_cycle(once=True)
+
+        assert report.failed == 1
+        assert rows(testapp, search_id) == before and len(before) > 10
+
     def test_failure_on_one_search_does_not_stop_the_cycle(
         self, testapp, api, session_factory, refresher, later, caplog
     ):

@@ -378,6 +378,10 @@ def _wrapper(payload: dict[str, Any], status: int) -> Response:
     items = payload.get("items")
     if status != 200 or not isinstance(items, list):
         raise UpstreamError(f"the API answered HTTP {status} without items")
+    if payload.get("has_more") and not items:
+        # Seen in the wild; taking it as the end would erase stored rows,
+        # and paging on could loop.
+        raise UpstreamError("the API said more results follow but sent none")
     known = {"items", "has_more", "quota_max", "quota_remaining", "backoff"}
     return Response(
         items=items,

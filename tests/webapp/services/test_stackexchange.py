@@ -96,6 +96,12 @@ class TestDecoding:
         with pytest.raises(se.UpstreamError, match="not JSON"):
             client.get("sites", {})
 
+    def test_has_more_without_items_is_an_upstream_error(self):
+        client, _ = make_client(gzipped(dict(WRAPPER, items=[], has_more=True)))
+
+        with pytest.raises(se.UpstreamError, match="sent none"):
+            client.get("search/advanced", {"site": "so"})
+
     def test_json_without_items_is_an_upstream_error(self):
         client, _ = make_client(gzipped({"oops": 1}))
 
