@@ -347,6 +347,15 @@ class TestAPIFailures:
         assert "Retry-After" in response.headers
         assert response.headers["Cache-Control"] == "no-store"
 
+    def test_failure_without_a_stated_wait_promises_none(self, testapp, api):
+        url = run_search(testapp, q="python")
+        api.fail("search/advanced", "unavailable")
+
+        response = testapp.get(url)
+
+        assert "Try again in a moment." in response.text
+        assert response.headers["Retry-After"] == "30"
+
     def test_stored_rows_still_show_when_the_api_fails(self, testapp, api):
         url = run_search(testapp, q="python")
         stored = row_ids(testapp.get(url, params={"pagesize": 100}))

@@ -102,8 +102,12 @@ def _search_id(request) -> int:
     return int(text)
 
 
+# Suggested wait when the API named none: nothing stops an earlier retry.
+DEFAULT_RETRY = 30
+
+
 def _retry_after(error: se.StackExchangeError) -> int:
-    return max(1, int(error.retry_after or 60))
+    return max(1, int(error.retry_after or DEFAULT_RETRY))
 
 
 def _problem(error):
@@ -114,7 +118,10 @@ def _problem(error):
     when = datetime.fromtimestamp(
         datetime.now(timezone.utc).timestamp() + retry, timezone.utc
     )
-    retry_text = f"Try again in {retry} s (after {when:%H:%M:%S} UTC)."
+    if error.retry_after is None:
+        retry_text = "Try again in a moment."
+    else:
+        retry_text = f"Try again in {retry} s (after {when:%H:%M:%S} UTC)."
     if isinstance(error, se.PageLimitError):
         return (
             "Stack Exchange serves the first 2,500 results of a search "
