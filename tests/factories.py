@@ -20,6 +20,14 @@ def corpus_items(site: str = "stackoverflow") -> list[dict]:
     return [item for item in items if item["site"] == site]
 
 
+def run_search(testapp, **params) -> str:
+    """Submit the new-search form (Stack Overflow unless a site is given);
+    return the path of the results page it redirects to."""
+    params.setdefault("site", "stackoverflow")
+    response = testapp.get("/search", params=params, status=303)
+    return response.headers["Location"].replace("http://localhost", "")
+
+
 def saved_searches(session_factory, *queries: str) -> list[int]:
     """Stack Overflow, and one saved search for each query text."""
     with write_session(session_factory) as session:

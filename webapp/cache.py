@@ -21,6 +21,7 @@ from pyramid.response import Response
 from pyramid.tweens import INGRESS, MAIN
 
 from .services import page_cache
+from .services.searches import is_number
 
 READ_METHODS = ("GET", "HEAD")
 # Headers that describe one transfer rather than the page.
@@ -107,9 +108,7 @@ class PageCacheTween:
 
         if route.name == "search.results":
             search_id = info["match"]["id"]
-            if not (search_id.isascii() and search_id.isdigit()):
-                return None
-            if len(search_id) > 9:
+            if not is_number(search_id) or len(search_id) > 9:
                 return None
             group = page_cache.search_group(int(search_id))
         else:

@@ -8,13 +8,9 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.factories import run_search
+
 TRACEBACK_MARKERS = ("Traceback", 'File "', "sqlalchemy", "Error at 0x")
-
-
-def run_search(testapp, **params):
-    params.setdefault("site", "stackoverflow")
-    response = testapp.get("/search", params=params, status=303)
-    return response.headers["Location"].replace("http://localhost", "")
 
 
 @pytest.fixture

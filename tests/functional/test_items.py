@@ -3,12 +3,9 @@
 import html
 import re
 
+from tests.factories import run_search
+
 ROW = re.compile(r'data-question-id="(\d+)"')
-
-
-def run_search(testapp, **params):
-    response = testapp.get("/search", params=params, status=303)
-    return response.headers["Location"].replace("http://localhost", "")
 
 
 def row_html(response, question_id):

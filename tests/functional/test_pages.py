@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from tests.factories import run_search
 from webapp.services.stackexchange import StackExchangeClient
 
 ROW = re.compile(r'data-question-id="(\d+)"')
@@ -31,12 +32,6 @@ def api_order(api, site, params, sort, order, rows):
 
 def search_calls(api):
     return [call for call in api.calls if call.path.endswith("/search/advanced")]
-
-
-def run_search(testapp, **params):
-    params.setdefault("site", "stackoverflow")
-    response = testapp.get("/search", params=params, status=303)
-    return response.headers["Location"].replace("http://localhost", "")
 
 
 class TestSearchList:
@@ -445,3 +440,15 @@ def test_list_page_past_the_end_is_404(testapp, api):
     response = testapp.get("/", params={"page": 2}, status=404)
 
     assert "Page 2 is past the last page of saved searches, 1." in response.text
+
+
+def test_a_site_added_while_the_list_was_down_does_not_refetch_the_list(testapp, api):
+    # With the API down the name is taken on trust; the list never has it.
+    api.fail("*", "unavailable", times=2)
+    run_search(testapp, site="nosuchsite", q="hops")
+    testapp.get("/search")
+
+    testapp.get("/search")
+    testapp.get("/search")
+
+    assert [c.path for c in api.calls].count("/2.3/sites") == 2

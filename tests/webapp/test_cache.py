@@ -8,16 +8,11 @@ import time
 import pytest
 from pyramid.response import Response
 
+from tests.factories import run_search
 from webapp import cache
 from webapp.services import page_cache
 
 LINK_LOGGER = "webapp.services.redis_link"
-
-
-def run_search(testapp, **params):
-    params.setdefault("site", "stackoverflow")
-    response = testapp.get("/search", params=params, status=303)
-    return response.headers["Location"].replace("http://localhost", "")
 
 
 def search_calls(api):

@@ -169,7 +169,9 @@ def search_params(search: SavedSearch) -> dict[str, Any]:
     return json.loads(search.params_key)
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Plain ASCII digits: ``str.isdigit`` also takes "²" and "①", which
+    ``int`` refuses."""
     return text.isascii() and text.isdigit()
 
 
@@ -211,13 +213,13 @@ def _bool(name: str, value: str) -> bool | None:
 
 
 def _count(name: str, value: str) -> int:
-    if not _is_number(value) or len(value) > 9:
+    if not is_number(value) or len(value) > 9:
         raise InvalidSearchError(name, "must be a whole number from 0 to 999999999")
     return int(value)
 
 
 def _user(name: str, value: str) -> int:
-    if not _is_number(value) or len(value) > 12 or int(value) == 0:
+    if not is_number(value) or len(value) > 12 or int(value) == 0:
         raise InvalidSearchError(name, "must be a numeric user id")
     return int(value)
 

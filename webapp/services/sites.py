@@ -27,8 +27,10 @@ SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{0,99}$")
 
 
 def sites_are_stale(session: Session, ttl: int) -> bool:
-    oldest = session.scalar(select(func.min(Site.fetched_at)))
-    return oldest is None or utcnow() - oldest > timedelta(seconds=ttl)
+    # The newest row dates the last fetch of the list: rows for sites the
+    # list lacked are dated long ago and must not make it look stale.
+    newest = session.scalar(select(func.max(Site.fetched_at)))
+    return newest is None or utcnow() - newest > timedelta(seconds=ttl)
 
 
 def refresh_sites(

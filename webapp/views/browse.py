@@ -5,13 +5,9 @@ from math import ceil
 
 from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 
+from ..services.searches import is_number
+
 MAX_PAGE = 100_000
-
-
-def is_number(text: str) -> bool:
-    """Plain ASCII digits: ``str.isdigit`` also takes "²" and "①", which
-    ``int`` refuses."""
-    return text.isascii() and text.isdigit()
 
 
 class BadParameter(HTTPBadRequest):

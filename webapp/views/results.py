@@ -5,19 +5,18 @@ from datetime import datetime, timezone
 from pyramid.view import view_config
 
 from ..models import SavedSearch
+from ..security import ALLOWED_METHODS
 from ..services import results as results_service
 from ..services import searches as searches_service
 from ..services import stackexchange as se
 from ..services.refresh import latest_refreshes
 from .browse import ExplainedNotFound, Pager, api_quota, is_number, parse_browse
 
-READ_ONLY = ("GET", "HEAD")
-
 
 @view_config(
     route_name="search.results",
     renderer="searches/results.mako",
-    request_method=READ_ONLY,
+    request_method=ALLOWED_METHODS,
 )
 def search_results(request):
     settings = request.registry.stackwatch

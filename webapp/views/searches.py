@@ -5,6 +5,7 @@ from pyramid.view import view_config
 from sqlalchemy import func, select
 
 from ..models import SavedSearch, Site
+from ..security import ALLOWED_METHODS
 from ..services import results as results_service
 from ..services import searches as searches_service
 from ..services import sites as sites_service
@@ -28,11 +29,12 @@ LIST_COLUMNS = {
     "rows": SavedSearch.row_count,
     "refreshed": SavedSearch.refreshed_at,
 }
-READ_ONLY = ("GET", "HEAD")
 
 
 @view_config(
-    route_name="searches.list", renderer="searches/list.mako", request_method=READ_ONLY
+    route_name="searches.list",
+    renderer="searches/list.mako",
+    request_method=ALLOWED_METHODS,
 )
 def search_list(request):
     settings = request.registry.stackwatch
@@ -73,7 +75,7 @@ def search_list(request):
 
 
 @view_config(
-    route_name="search.new", renderer="search/new.mako", request_method=READ_ONLY
+    route_name="search.new", renderer="search/new.mako", request_method=ALLOWED_METHODS
 )
 def search_new(request):
     """The form; submitted (any parameter given), saves the search and redirects."""
